@@ -5,7 +5,7 @@
 
 #include <cstdint>
 #include <optional>
-#include <string_view>
+#include "absl/strings/string_view.h"
 #include <variant>
 #include <vector>
 
@@ -16,7 +16,7 @@
 namespace lossservice {
 
 enum class Reduction : uint8_t { kMean, kSum, kNone, kBatchMean };
-std::string_view ReductionName(Reduction reduction);
+absl::string_view ReductionName(Reduction reduction);
 
 // Options of each loss, with torch.nn's defaults. Optional tensors are
 // std::nullopt when not given.
@@ -111,11 +111,11 @@ absl::Status EvaluateLoss(const LossRequest& request, OutputAllocator& out);
 
 /// What a client needs to know to call one loss (ListLosses).
 struct LossInfo {
-  std::string_view name;  ///< the EvaluateRequest oneof field name
+  absl::string_view name;  ///< the EvaluateRequest oneof field name
   int field_number;       ///< its number in EvaluateRequest.loss
-  std::string_view input;
-  std::string_view target;
-  std::vector<std::string_view> options;  ///< "ignore_index = -100"
+  absl::string_view input;
+  absl::string_view target;
+  std::vector<absl::string_view> options;  ///< "ignore_index = -100"
   std::vector<Reduction> reductions;
   bool has_grad;
   bool implemented;

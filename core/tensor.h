@@ -6,10 +6,9 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 #include <vector>
 
-#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 
@@ -21,12 +20,12 @@ enum class DType : uint8_t { kFloat32, kFloat64, kInt64, kInt32 };
 /// Bytes per element of `dtype`.
 size_t DTypeSize(DType dtype);
 /// "float32", "float64", "int64", "int32".
-std::string_view DTypeName(DType dtype);
+absl::string_view DTypeName(DType dtype);
 inline bool IsFloating(DType dtype) {
   return dtype == DType::kFloat32 || dtype == DType::kFloat64;
 }
 
-using Shape = absl::InlinedVector<int64_t, 6>;
+using Shape = std::vector<int64_t>;
 
 /// "[3, 5]", as PyTorch prints sizes in its messages.
 std::string ShapeString(absl::Span<const int64_t> shape);

@@ -52,6 +52,7 @@ class LossServer {
   std::unique_ptr<LossServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  bool shut_down_ = false;
 };
 
 }  // namespace lossservice

@@ -1,0 +1,107 @@
+// The table of losses: what ListLosses reports and what EvaluateLoss checks
+// reductions against.
+#include <type_traits>
+
+#include "core/loss.h"
+
+namespace lossservice {
+namespace {
+
+constexpr Reduction kMean = Reduction::kMean;
+constexpr Reduction kSum = Reduction::kSum;
+constexpr Reduction kNone = Reduction::kNone;
+constexpr Reduction kBatchMean = Reduction::kBatchMean;
+
+constexpr absl::string_view kSameShapeTarget =
+    "FLOAT32 or FLOAT64, exactly the input's shape (never broadcast)";
+
+// Indexed by LossOptions::index(); the order of the EvaluateRequest oneof.
+const std::vector<LossInfo>& Table() {
+  static const auto* table = new std::vector<LossInfo>{
+      {"mse", 10, "FLOAT32 or FLOAT64 predictions, any shape", kSameShapeTarget, {},
+       {kMean, kSum, kNone}, true, true},
+      {"l1", 11, "FLOAT32 or FLOAT64 predictions, any shape", kSameShapeTarget, {},
+       {kMean, kSum, kNone}, true, true},
+      {"rmse", 12, "FLOAT32 or FLOAT64 predictions, any shape", kSameShapeTarget,
+       {"eps = 1e-07"}, {kMean}, true, true},
+      {"huber", 13, "FLOAT32 or FLOAT64 predictions, any shape", kSameShapeTarget,
+       {"delta = 1.0"}, {kMean, kSum, kNone}, true, false},
+      {"smooth_l1", 14, "FLOAT32 or FLOAT64 predictions, any shape", kSameShapeTarget,
+       {"beta = 1.0"}, {kMean, kSum, kNone}, true, false},
+      {"cross_entropy", 15, "logits, " "FLOAT32 or FLOAT64 of shape (C), (N, C) or (N, C, d1, ...)",
+       "class indices INT64 or INT32 of shape (), (N) or (N, d1, ...) in [0, C) or "
+       "ignore_index; or class probabilities FLOAT32 or FLOAT64 of the input's shape",
+       {"weight = none (FLOAT32/FLOAT64, shape (C))", "ignore_index = -100",
+        "label_smoothing = 0.0 (in [0, 1])"},
+       {kMean, kSum, kNone}, true, true},
+      {"nll", 16, "log-probabilities, FLOAT32 or FLOAT64 of shape (C), (N, C) or (N, C, d1, ...)",
+       "class indices INT64 or INT32 of shape (), (N) or (N, d1, ...) in [0, C) or ignore_index",
+       {"weight = none (FLOAT32/FLOAT64, shape (C))", "ignore_index = -100"},
+       {kMean, kSum, kNone}, true, true},
+      {"bce", 17, "probabilities in [0, 1], FLOAT32 or FLOAT64, any shape",
+       "FLOAT32 or FLOAT64 in [0, 1], exactly the input's shape",
+       {"weight = none (broadcastable to the input)"}, {kMean, kSum, kNone}, true, true},
+      {"bce_with_logits", 18, "logits, FLOAT32 or FLOAT64, any shape",
+       "FLOAT32 or FLOAT64 probabilities, exactly the input's shape",
+       {"weight = none (broadcastable to the input)",
+        "pos_weight = none (broadcastable to the input along the last dimension, e.g. (C))"},
+       {kMean, kSum, kNone}, true, true},
+      {"kl_div", 19, "log-probabilities, FLOAT32 or FLOAT64, any shape",
+       "probabilities (log-probabilities with log_target), exactly the input's shape",
+       {"log_target = false"}, {kMean, kSum, kNone, kBatchMean}, true, false},
+      {"poisson_nll", 20, "rates (log-rates with log_input), FLOAT32 or FLOAT64, any shape",
+       "FLOAT32 or FLOAT64 counts, exactly the input's shape",
+       {"log_input = true", "full = false", "eps = 1e-08"}, {kMean, kSum, kNone}, true, false},
+      {"gaussian_nll", 21, "means, FLOAT32 or FLOAT64, any shape",
+       "FLOAT32 or FLOAT64 samples, exactly the input's shape",
+       {"var = required (input's shape, one dimension short, or last dimension 1; >= 0)",
+        "full = false", "eps = 1e-06"},
+       {kMean, kSum, kNone}, true, false},
+      {"soft_margin", 22, "FLOAT32 or FLOAT64, any shape",
+       "FLOAT32 or FLOAT64 of +1 / -1, exactly the input's shape", {}, {kMean, kSum, kNone},
+       true, false},
+      {"multilabel_soft_margin", 23, "FLOAT32 or FLOAT64 of shape (N, C) or (C)",
+       "FLOAT32 or FLOAT64 of 0 / 1, exactly the input's shape",
+       {"weight = none (shape (C))"}, {kMean, kSum, kNone}, true, false},
+      {"multi_margin", 24, "FLOAT32 or FLOAT64 of shape (N, C) or (C)",
+       "class indices INT64 or INT32 of shape (N) or ()",
+       {"p = 1 (1 or 2)", "margin = 1.0", "weight = none (shape (C))"}, {kMean, kSum, kNone},
+       true, false},
+      {"multilabel_margin", 25, "FLOAT32 or FLOAT64 of shape (N, C) or (C)",
+       "class indices INT64 or INT32 of the input's shape, ended by the first negative", {},
+       {kMean, kSum, kNone}, true, false},
+      {"hinge_embedding", 26, "FLOAT32 or FLOAT64 distances, any shape",
+       "FLOAT32 or FLOAT64 of +1 / -1, exactly the input's shape", {"margin = 1.0"},
+       {kMean, kSum, kNone}, true, false},
+      {"margin_ranking", 27, "FLOAT32 or FLOAT64 scores of shape (N) or ()",
+       "FLOAT32 or FLOAT64 of +1 / -1, the input's shape",
+       {"input2 = required (the input's shape)", "margin = 0.0"}, {kMean, kSum, kNone}, true,
+       false},
+      {"cosine_embedding", 28, "FLOAT32 or FLOAT64 of shape (N, D) or (D)",
+       "FLOAT32 or FLOAT64 of +1 / -1, shape (N) or ()",
+       {"input2 = required (the input's shape)", "margin = 0.0"}, {kMean, kSum, kNone}, true,
+       false},
+      {"triplet_margin", 29, "the anchor, FLOAT32 or FLOAT64 of shape (N, D) or (D)",
+       "none: no target may be set",
+       {"positive = required (the input's shape)", "negative = required (the input's shape)",
+        "margin = 1.0", "p = 2.0", "eps = 1e-06", "swap = false"},
+       {kMean, kSum, kNone}, true, false},
+      {"ctc", 30, "log_probs, FLOAT32 or FLOAT64 of shape (T, N, C) or (T, C)",
+       "labels INT64 or INT32, (N, S) padded or (sum(target_lengths)) concatenated",
+       {"input_lengths = required (INT64/INT32, shape (N) or ())",
+        "target_lengths = required (INT64/INT32, shape (N) or ())", "blank = 0",
+        "zero_infinity = false"},
+       {kMean, kSum, kNone}, true, false},
+  };
+  return *table;
+}
+
+}  // namespace
+
+absl::Span<const LossInfo> AllLosses() { return Table(); }
+
+const LossInfo& InfoFor(const LossOptions& options) { return Table()[options.index()]; }
+
+static_assert(std::variant_size_v<LossOptions> == 21, "one table row per loss");
+
+}  // namespace lossservice

@@ -1,0 +1,60 @@
+// loss_server: flags, logging, signals. Everything else is LossServer.
+#include <csignal>
+#include <cstdlib>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "server/loss_server.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, address, "0.0.0.0:50051",
+          "host:port to listen on; port 0 picks a free port (the log says which)");
+ABSL_FLAG(int, max_message_mb, 64, "largest request in MiB; larger ones get RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, max_inflight, 0,
+          "evaluations computed at once before RESOURCE_EXHAUSTED; 0 for no limit");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, critical or off");
+ABSL_FLAG(int, shutdown_grace_ms, 5000,
+          "on SIGINT/SIGTERM, how long calls in flight may take to finish");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Serves lossservice.v1.LossService (PyTorch's loss functions over gRPC), "
+      "grpc.health.v1.Health and server reflection.\n  loss_server --address 0.0.0.0:50051");
+  absl::ParseCommandLine(argc, argv);
+
+  const spdlog::level::level_enum level = spdlog::level::from_str(absl::GetFlag(FLAGS_log_level));
+  if (level == spdlog::level::off && absl::GetFlag(FLAGS_log_level) != "off") {
+    spdlog::error("unknown --log_level {}", absl::GetFlag(FLAGS_log_level));
+    return 2;
+  }
+  spdlog::set_level(level);
+
+  // Block the signals in every thread (gRPC's inherit the mask) and take
+  // them synchronously below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  lossservice::LossServer server({.address = absl::GetFlag(FLAGS_address),
+                                  .max_message_mb = absl::GetFlag(FLAGS_max_message_mb),
+                                  .max_inflight = absl::GetFlag(FLAGS_max_inflight)});
+  if (absl::Status status = server.Start(); !status.ok()) {
+    spdlog::critical("{}", status.ToString());
+    return 1;
+  }
+  const std::string address = absl::GetFlag(FLAGS_address);
+  spdlog::info("lossservice listening on {}:{} (max message {} MiB)",
+               address.substr(0, address.rfind(':')), server.port(),
+               absl::GetFlag(FLAGS_max_message_mb));
+
+  int received = 0;
+  sigwait(&signals, &received);
+  spdlog::info("received {}, shutting down", received == SIGINT ? "SIGINT" : "SIGTERM");
+  server.Shutdown(absl::GetFlag(FLAGS_shutdown_grace_ms));
+  spdlog::info("stopped");
+  return 0;
+}
