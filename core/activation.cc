@@ -25,8 +25,9 @@ void SoftmaxAlong(const T* x, T* y, int64_t outer, int64_t size, int64_t inner) 
       internal::Acc sum = 0;
       for (int64_t k = 0; k < size; ++k) sum += std::exp(row[k * inner] - m);
       if constexpr (kLog) {
-        const T lse = m + static_cast<T>(std::log(sum));
-        for (int64_t k = 0; k < size; ++k) out[k * inner] = row[k * inner] - lse;
+        // (x - max) - log_sum, in PyTorch's order: exact for large logits.
+        const T log_sum = static_cast<T>(std::log(sum));
+        for (int64_t k = 0; k < size; ++k) out[k * inner] = (row[k * inner] - m) - log_sum;
       } else {
         const T inv = static_cast<T>(1.0 / sum);
         for (int64_t k = 0; k < size; ++k) out[k * inner] = std::exp(row[k * inner] - m) * inv;

@@ -27,7 +27,7 @@ T Sigmoid(T x) {
 
 // torch.nn.BCELoss: -w (y log x + (1 - y) log(1 - x)) with each log clamped
 // at -100, PyTorch's quirk that keeps x = 0 or 1 finite. Gradient
-// w (x - y) / max(x (1 - x), 1e-12), as in PyTorch. Input outside [0, 1]
+// w (x - y) / max(x (1 - x), float(1e-12)), as in PyTorch. Input outside [0, 1]
 // (NaN included, as PyTorch refuses it) and target outside [0, 1] are
 // INVALID_ARGUMENT.
 absl::Status BceLoss(const LossRequest& r, const BceOptions& o, OutputAllocator& out) {
@@ -53,7 +53,8 @@ absl::Status BceLoss(const LossRequest& r, const BceOptions& o, OutputAllocator&
     BroadcastReader<T> w;
     if (absl::Status s = ReadBroadcast(o.weight, "bce.weight", r.input, w); !s.ok()) return s;
     constexpr T kLogMin = -100;
-    constexpr T kEpsilon = 1e-12;
+    // PyTorch's EPSILON is a float, also for float64 inputs.
+    constexpr T kEpsilon = static_cast<T>(1e-12f);
     return ReduceElementwise<T>(r, out, [&](int64_t i) {
       const T xi = x[i], yi = y[i];
       const T wi = w.defined() ? w[i] : T(1);

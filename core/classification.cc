@@ -126,15 +126,21 @@ void WriteReduced(const LossRequest& r, T* loss, Acc sum, Acc mean_denominator) 
   if (r.reduction == Reduction::kMean) loss[0] = static_cast<T>(sum / mean_denominator);
 }
 
-// max + log(sum(exp(x - max))) over one sample's classes.
+// log_softmax of one sample's classes is (x - max) - log_sum, computed in
+// that order as PyTorch does (x - (max + log_sum) loses float32 digits for
+// large logits).
 template <typename T>
-T LogSumExp(const T* x, int64_t classes, int64_t stride) {
-  T m = -std::numeric_limits<T>::infinity();
-  for (int64_t c = 0; c < classes; ++c) m = std::max(m, x[c * stride]);
-  Acc sum = 0;
-  for (int64_t c = 0; c < classes; ++c) sum += std::exp(x[c * stride] - m);
-  return m + static_cast<T>(std::log(sum));
-}
+struct LogSoftmaxRow {
+  LogSoftmaxRow(const T* x, int64_t classes, int64_t stride) {
+    for (int64_t c = 0; c < classes; ++c) max = std::max(max, x[c * stride]);
+    Acc sum = 0;
+    for (int64_t c = 0; c < classes; ++c) sum += std::exp(x[c * stride] - max);
+    log_sum = static_cast<T>(std::log(sum));
+  }
+  T operator()(T x) const { return (x - max) - log_sum; }
+  T max = -std::numeric_limits<T>::infinity();
+  T log_sum = 0;
+};
 
 template <typename T>
 absl::Status CrossEntropyIndex(const LossRequest& r, const CrossEntropyOptions& o,
@@ -170,13 +176,13 @@ absl::Status CrossEntropyIndex(const LossRequest& r, const CrossEntropyOptions& 
         continue;
       }
       const T wt = w ? static_cast<T>(w[t]) : T(1);
-      const T lse = LogSumExp(row, C, S);
-      const T nll = -wt * (row[t * S] - lse);
+      const LogSoftmaxRow<T> log_p(row, C, S);
+      const T nll = -wt * log_p(row[t * S]);
       T smooth = 0;
       if (ls > 0) {
         Acc acc = 0;
         for (int64_t c = 0; c < C; ++c) {
-          acc -= (w ? w[c] : 1.0) * static_cast<Acc>(row[c * S] - lse);
+          acc -= (w ? w[c] : 1.0) * static_cast<Acc>(log_p(row[c * S]));
         }
         smooth = static_cast<T>(acc);
       }
@@ -194,7 +200,7 @@ absl::Status CrossEntropyIndex(const LossRequest& r, const CrossEntropyOptions& 
         const T bsm = smooth_scale * g;
         const T wsum = static_cast<T>(w_all);
         for (int64_t c = 0; c < C; ++c) {
-          const T p = std::exp(row[c * S] - lse);
+          const T p = std::exp(log_p(row[c * S]));
           const T wc = w ? static_cast<T>(w[c]) : T(1);
           grow[c * S] = a * (p - (c == t ? T(1) : T(0))) + (ls > 0 ? bsm * (p * wsum - wc) : T(0));
         }
@@ -236,12 +242,12 @@ absl::Status CrossEntropyProb(const LossRequest& r, const CrossEntropyOptions& o
       const int64_t base = b * C * S + s;
       const T* row = x + base;
       const T* trow = target + base;
-      const T lse = LogSumExp(row, C, S);
+      const LogSoftmaxRow<T> log_p(row, C, S);
       Acc li = 0, wt_sum = 0;
       for (int64_t c = 0; c < C; ++c) {
         const T tc = ls > 0 ? trow[c * S] * (T(1) - ls) + uniform : trow[c * S];
         const T wtc = w ? w[c] * tc : tc;
-        li -= static_cast<Acc>(wtc * (row[c * S] - lse));
+        li -= static_cast<Acc>(wtc * log_p(row[c * S]));
         wt_sum += wtc;
       }
       if (none) {
@@ -255,7 +261,7 @@ absl::Status CrossEntropyProb(const LossRequest& r, const CrossEntropyOptions& o
         for (int64_t c = 0; c < C; ++c) {
           const T tc = ls > 0 ? trow[c * S] * (T(1) - ls) + uniform : trow[c * S];
           const T wtc = w ? w[c] * tc : tc;
-          grad[base + c * S] = g * (std::exp(row[c * S] - lse) * wts - wtc);
+          grad[base + c * S] = g * (std::exp(log_p(row[c * S])) * wts - wtc);
         }
       }
     }
@@ -283,6 +289,11 @@ absl::Status CrossEntropyLoss(const LossRequest& r, const CrossEntropyOptions& o
         "cross_entropy.label_smoothing must be in [0, 1], got ", o.label_smoothing));
   }
   if (r.target && IsFloating(r.target->dtype)) {
+    if (o.ignore_index >= 0) {  // PyTorch's own check
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cross_entropy.ignore_index (", o.ignore_index,
+          ") is not supported with class-probability (floating point) targets"));
+    }
     absl::StatusOr<ClassLayout> layout = CheckClassInput(r.input);
     if (!layout.ok()) return layout.status();
     if (absl::Status s = CheckShapeEquals(

@@ -46,14 +46,14 @@ Shape WithoutOnes(absl::Span<const int64_t> shape) {
 absl::Status CheckShapeEquals(const TensorView& t, absl::string_view field,
                               absl::Span<const int64_t> expected, absl::string_view expected_what) {
   if (absl::Span<const int64_t>(t.shape) == expected) return absl::OkStatus();
-  std::string message =
-      absl::StrCat("size mismatch: ", field, " has shape ", ShapeString(t.shape), " but ",
-                   expected_what, " needs ", ShapeString(expected));
+  std::string message = absl::StrCat("size mismatch: ", field, " has shape ", ShapeString(t.shape),
+                                     " but must be ", ShapeString(expected), " to match ",
+                                     expected_what);
   if (WithoutOnes(t.shape) == WithoutOnes(expected)) {
     absl::StrAppend(&message,
-                    "; the shapes differ only by dimensions of size 1: squeeze or reshape ",
-                    field, " to ", ShapeString(expected),
-                    " (shapes are never broadcast silently)");
+                    "; the shapes differ only by dimensions of size 1: squeeze the one with the "
+                    "extra dimension (e.g. .squeeze(-1)) or reshape so that they match exactly "
+                    "(shapes are never broadcast silently)");
   }
   return absl::InvalidArgumentError(message);
 }

@@ -10,6 +10,9 @@
 #include "spdlog/spdlog.h"
 
 namespace lossservice {
+namespace {
+constexpr char kServiceName[] = "lossservice.v1.LossService";
+}  // namespace
 
 LossServer::LossServer(Options options) : options_(std::move(options)) {}
 
@@ -29,6 +32,8 @@ absl::Status LossServer::Start() {
   builder.AddListeningPort(options_.address, grpc::InsecureServerCredentials(), &port_);
   builder.SetMaxReceiveMessageSize(options_.max_message_mb * 1024 * 1024);
   builder.SetMaxSendMessageSize(-1);
+  // A second server on a taken port must fail, not silently share it.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {
@@ -36,6 +41,7 @@ absl::Status LossServer::Start() {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.address));
   }
   server_->GetHealthCheckService()->SetServingStatus(true);
+  server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   return absl::OkStatus();
 }
 
@@ -43,6 +49,7 @@ void LossServer::Shutdown(int grace_ms) {
   if (!server_ || shut_down_) return;
   shut_down_ = true;
   server_->GetHealthCheckService()->SetServingStatus(false);
+  server_->GetHealthCheckService()->SetServingStatus(kServiceName, false);
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms));
   server_->Wait();
 }

@@ -58,7 +58,7 @@ grpc::Status LossServiceImpl::EvaluateOne(const v1::EvaluateRequest& request,
     TensorDecoder decoder;
     absl::StatusOr<LossRequest> core = ToCoreRequest(request, decoder);
     if (core.ok()) {
-      ProtoAllocator out(EncodingOf(request.input()), response->mutable_loss(),
+      ProtoAllocator out(EncodingOf(request), response->mutable_loss(),
                          response->mutable_grad(), nullptr);
       status = ToGrpcStatus(EvaluateLoss(*core, out));
       if (!core->compute_grad) response->clear_grad();

@@ -19,6 +19,15 @@ enum class Encoding { kTyped, kRaw };
 inline Encoding EncodingOf(const v1::Tensor& t) {
   return t.raw_data().empty() ? Encoding::kTyped : Encoding::kRaw;
 }
+/// The encoding of an evaluation's results: the input's; an input with no
+/// elements carries none, and then the target's decides.
+inline Encoding EncodingOf(const v1::EvaluateRequest& q) {
+  if (q.input().raw_data().empty() && q.input().float_values().empty() &&
+      q.input().double_values().empty()) {
+    return EncodingOf(q.target());
+  }
+  return EncodingOf(q.input());
+}
 
 /// Turns proto tensors into views of their values without copying (raw
 /// bytes that are not aligned for their dtype are copied once). Views stay

@@ -1,0 +1,168 @@
+// Core unit tests that do not need PyTorch's numbers: validation, shapes,
+// dtype handling and the properties every loss must keep.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/activation.h"
+#include "core/internal.h"
+#include "core/loss.h"
+#include "gtest/gtest.h"
+
+namespace lossservice {
+namespace {
+
+Tensor F32(Shape shape, std::vector<double> v) {
+  return Tensor::FromDoubles(DType::kFloat32, std::move(shape), v);
+}
+Tensor F64(Shape shape, std::vector<double> v) {
+  return Tensor::FromDoubles(DType::kFloat64, std::move(shape), v);
+}
+Tensor I64(Shape shape, std::vector<double> v) {
+  return Tensor::FromDoubles(DType::kInt64, std::move(shape), v);
+}
+
+TEST(TensorTest, ShapeHelpers) {
+  EXPECT_EQ(ShapeString({3, 5}), "[3, 5]");
+  EXPECT_EQ(ShapeString({}), "[]");
+  EXPECT_EQ(NumElements({}), 1);
+  EXPECT_EQ(NumElements({2, 0, 3}), 0);
+  EXPECT_EQ(NumElements({2, 3, 4}), 24);
+}
+
+TEST(BroadcastReaderTest, TrailingScalarAndGeneral) {
+  const Shape shape{2, 3};
+  const Tensor row = F64({3}, {1, 2, 3});
+  internal::BroadcastReader<double> r(row.view(), shape);
+  EXPECT_EQ(r[0], 1);
+  EXPECT_EQ(r[4], 2);
+  const Tensor scalar = F32({1}, {7});
+  internal::BroadcastReader<double> s(scalar.view(), shape);
+  EXPECT_EQ(s[5], 7);
+  const Tensor column = F64({2, 1}, {10, 20});
+  internal::BroadcastReader<double> c(column.view(), shape);
+  EXPECT_EQ(c[0], 10);
+  EXPECT_EQ(c[2], 10);
+  EXPECT_EQ(c[3], 20);
+  EXPECT_EQ(c[5], 20);
+}
+
+LossRequest Request(const Tensor& input, const Tensor& target, LossOptions options,
+                    Reduction reduction = Reduction::kMean, bool grad = false) {
+  LossRequest r;
+  r.input = input.view();
+  r.target = target.view();
+  r.options = std::move(options);
+  r.reduction = reduction;
+  r.compute_grad = grad;
+  return r;
+}
+
+TEST(LossTest, MeanOverZeroElementsIsNanAndSumIsZero) {
+  const Tensor empty = F32({0}, {});
+  TensorAllocator mean;
+  ASSERT_TRUE(EvaluateLoss(Request(empty, empty, MseOptions{}), mean).ok());
+  EXPECT_TRUE(std::isnan(mean.loss->data_as<float>()[0]));
+  TensorAllocator sum;
+  ASSERT_TRUE(EvaluateLoss(Request(empty, empty, MseOptions{}, Reduction::kSum), sum).ok());
+  EXPECT_EQ(sum.loss->data_as<float>()[0], 0.0f);
+}
+
+TEST(LossTest, OutputsFollowTheInputDtype) {
+  const Tensor x = F64({2}, {1, 2});
+  const Tensor y = F32({2}, {0, 0});
+  TensorAllocator out;
+  ASSERT_TRUE(EvaluateLoss(Request(x, y, MseOptions{}, Reduction::kSum, true), out).ok());
+  EXPECT_EQ(out.loss->dtype, DType::kFloat64);
+  EXPECT_EQ(out.loss->shape, Shape{});
+  EXPECT_EQ(out.loss->data_as<double>()[0], 5.0);
+  EXPECT_EQ(out.grad->dtype, DType::kFloat64);
+  EXPECT_EQ(out.grad->shape, Shape{2});
+  EXPECT_EQ(out.grad->data_as<double>()[1], 4.0);
+}
+
+TEST(LossTest, NothingIsWrittenForInvalidRequests) {
+  const Tensor x = F32({2, 3}, {0, 0, 0, 0, 0, 0});
+  const Tensor t = I64({2}, {0, 5});
+  TensorAllocator out;
+  const absl::Status s = EvaluateLoss(Request(x, t, NllOptions{}), out);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(out.loss.has_value());
+}
+
+TEST(LossTest, IgnoredTargetsGetNoGradientAndNoLoss) {
+  const Tensor x = F64({3, 2}, {1, 2, 3, 4, 5, 6});
+  const Tensor t = I64({3}, {1, -100, 0});
+  TensorAllocator out;
+  ASSERT_TRUE(EvaluateLoss(Request(x, t, CrossEntropyOptions{}, Reduction::kNone, true), out).ok());
+  EXPECT_EQ(out.loss->data_as<double>()[1], 0.0);
+  EXPECT_EQ(out.grad->data_as<double>()[2], 0.0);
+  EXPECT_EQ(out.grad->data_as<double>()[3], 0.0);
+}
+
+TEST(LossTest, LabelSmoothingOutOfRange) {
+  const Tensor x = F64({1, 2}, {1, 2});
+  const Tensor t = I64({1}, {1});
+  CrossEntropyOptions o;
+  o.label_smoothing = 1.5;
+  TensorAllocator out;
+  const absl::Status s = EvaluateLoss(Request(x, t, o), out);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "cross_entropy.label_smoothing must be in [0, 1], got 1.5");
+}
+
+TEST(LossTest, BceWeightMustNotGrowTheInput) {
+  const Tensor x = F32({2}, {0.5, 0.5});
+  const Tensor w = F32({3, 2}, {1, 1, 1, 1, 1, 1});
+  BceOptions o;
+  o.weight = w.view();
+  TensorAllocator out;
+  const absl::Status s = EvaluateLoss(Request(x, x, o), out);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "bce.weight of shape [3, 2] does not broadcast to the input's shape [2]");
+}
+
+TEST(LossTest, RegistryMatchesTheOptionsVariant) {
+  const auto losses = AllLosses();
+  ASSERT_EQ(losses.size(), std::variant_size_v<LossOptions>);
+  for (size_t i = 0; i < losses.size(); ++i) {
+    EXPECT_EQ(losses[i].field_number, static_cast<int>(10 + i)) << losses[i].name;
+  }
+  EXPECT_EQ(InfoFor(CrossEntropyOptions{}).name, "cross_entropy");
+  EXPECT_EQ(InfoFor(CtcOptions{}).name, "ctc");
+}
+
+TEST(ActivationTest, SoftmaxRowsSumToOneAlongAnyDim) {
+  const Tensor x = F64({2, 3}, {1, 2, 3, -1, 0, 4});
+  for (int64_t dim : {0, 1, -1, -2}) {
+    ActivationRequest r{Activation::kSoftmax, x.view(), dim, std::nullopt};
+    TensorAllocator out;
+    ASSERT_TRUE(Activate(r, out).ok());
+    const double* y = out.output->data_as<double>();
+    const bool rows = dim == 1 || dim == -1;
+    for (int k = 0; k < (rows ? 2 : 3); ++k) {
+      double sum = 0;
+      for (int j = 0; j < (rows ? 3 : 2); ++j) sum += rows ? y[k * 3 + j] : y[j * 3 + k];
+      EXPECT_NEAR(sum, 1.0, 1e-15) << "dim " << dim;
+    }
+  }
+}
+
+TEST(ActivationTest, ScalarSoftmaxIsOne) {
+  const Tensor x = F32({}, {3});
+  ActivationRequest r{Activation::kSoftmax, x.view(), -1, std::nullopt};
+  TensorAllocator out;
+  ASSERT_TRUE(Activate(r, out).ok());
+  EXPECT_EQ(out.output->shape, Shape{});
+  EXPECT_EQ(out.output->data_as<float>()[0], 1.0f);
+}
+
+TEST(ActivationTest, IntegerInputIsRefused) {
+  const Tensor x = I64({2}, {1, 2});
+  ActivationRequest r{Activation::kSigmoid, x.view(), -1, std::nullopt};
+  TensorAllocator out;
+  EXPECT_EQ(Activate(r, out).code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace lossservice
