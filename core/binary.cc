@@ -30,7 +30,7 @@ T Sigmoid(T x) {
 // w (x - y) / max(x (1 - x), float(1e-12)), as in PyTorch. Input outside [0, 1]
 // (NaN included, as PyTorch refuses it) and target outside [0, 1] are
 // INVALID_ARGUMENT.
-absl::Status BceLoss(const LossRequest& r, const BceOptions& o, OutputAllocator& out) {
+absl::Status Evaluate(const LossRequest& r, const BceOptions& o, OutputAllocator& out) {
   if (absl::Status s = CheckTargetLikeInput(r); !s.ok()) return s;
   return DispatchFloat(r.input.dtype, [&]<typename T>() -> absl::Status {
     const T* x = r.input.data_as<T>();
@@ -70,7 +70,7 @@ absl::Status BceLoss(const LossRequest& r, const BceOptions& o, OutputAllocator&
 //   m = max(-x, 0)
 //   loss = (1 - y) x + l (log(exp(-m) + exp(-x - m)) + m),  l = 1 + (pw - 1) y
 // times weight. Gradient ((pw y + 1 - y) sigmoid(x) - pw y) w.
-absl::Status BceWithLogitsLoss(const LossRequest& r, const BceWithLogitsOptions& o,
+absl::Status Evaluate(const LossRequest& r, const BceWithLogitsOptions& o,
                                OutputAllocator& out) {
   if (absl::Status s = CheckTargetLikeInput(r); !s.ok()) return s;
   return DispatchFloat(r.input.dtype, [&]<typename T>() -> absl::Status {

@@ -282,7 +282,7 @@ absl::Status CrossEntropyProb(const LossRequest& r, const CrossEntropyOptions& o
 //  * Class probabilities (a float target of the input's shape): the mean
 //    divides by the number of samples N * d1 * ..., even with a weight (unlike
 //    the class-index rule); smoothing mixes the target with 1/C.
-absl::Status CrossEntropyLoss(const LossRequest& r, const CrossEntropyOptions& o,
+absl::Status Evaluate(const LossRequest& r, const CrossEntropyOptions& o,
                               OutputAllocator& out) {
   if (!(o.label_smoothing >= 0.0 && o.label_smoothing <= 1.0)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -327,7 +327,7 @@ absl::Status CrossEntropyLoss(const LossRequest& r, const CrossEntropyOptions& o
 // torch.nn.NLLLoss: -w[t] * input[t] per sample. The mean divides by the
 // summed weights of the targets not ignored (NaN when every target is
 // ignored).
-absl::Status NllLoss(const LossRequest& r, const NllOptions& o, OutputAllocator& out) {
+absl::Status Evaluate(const LossRequest& r, const NllOptions& o, OutputAllocator& out) {
   absl::StatusOr<IndexTargets> it = CheckIndexTargets(r, o.weight, "nll.weight", o.ignore_index);
   if (!it.ok()) return it.status();
   const ClassLayout& l = it->layout;

@@ -189,15 +189,40 @@ absl::Status DispatchFloat(DType dtype, F&& fn) {
 
 // ---- the losses ------------------------------------------------------------------
 
-absl::Status MseLoss(const LossRequest& r, const MseOptions& o, OutputAllocator& out);
-absl::Status L1Loss(const LossRequest& r, const L1Options& o, OutputAllocator& out);
-absl::Status RmseLoss(const LossRequest& r, const RmseOptions& o, OutputAllocator& out);
-absl::Status CrossEntropyLoss(const LossRequest& r, const CrossEntropyOptions& o,
-                              OutputAllocator& out);
-absl::Status NllLoss(const LossRequest& r, const NllOptions& o, OutputAllocator& out);
-absl::Status BceLoss(const LossRequest& r, const BceOptions& o, OutputAllocator& out);
-absl::Status BceWithLogitsLoss(const LossRequest& r, const BceWithLogitsOptions& o,
-                               OutputAllocator& out);
+// One overload per loss, chosen by the options type; each validates fully
+// before it allocates an output. Defined in the family's .cc file.
+// regression.cc
+absl::Status Evaluate(const LossRequest& r, const MseOptions& o, OutputAllocator& out);
+absl::Status Evaluate(const LossRequest& r, const L1Options& o, OutputAllocator& out);
+absl::Status Evaluate(const LossRequest& r, const RmseOptions& o, OutputAllocator& out);
+// classification.cc
+absl::Status Evaluate(const LossRequest& r, const CrossEntropyOptions& o, OutputAllocator& out);
+absl::Status Evaluate(const LossRequest& r, const NllOptions& o, OutputAllocator& out);
+// binary.cc
+absl::Status Evaluate(const LossRequest& r, const BceOptions& o, OutputAllocator& out);
+absl::Status Evaluate(const LossRequest& r, const BceWithLogitsOptions& o, OutputAllocator& out);
+// pointwise.cc
+absl::Status Evaluate(const LossRequest& r, const HuberOptions& o, OutputAllocator& out);
+absl::Status Evaluate(const LossRequest& r, const SmoothL1Options& o, OutputAllocator& out);
+absl::Status Evaluate(const LossRequest& r, const KlDivOptions& o, OutputAllocator& out);
+absl::Status Evaluate(const LossRequest& r, const PoissonNllOptions& o, OutputAllocator& out);
+absl::Status Evaluate(const LossRequest& r, const GaussianNllOptions& o, OutputAllocator& out);
+absl::Status Evaluate(const LossRequest& r, const SoftMarginOptions& o, OutputAllocator& out);
+absl::Status Evaluate(const LossRequest& r, const HingeEmbeddingOptions& o, OutputAllocator& out);
+absl::Status Evaluate(const LossRequest& r, const MarginRankingOptions& o, OutputAllocator& out);
+// margin.cc
+absl::Status Evaluate(const LossRequest& r, const MultiLabelSoftMarginOptions& o,
+                      OutputAllocator& out);
+absl::Status Evaluate(const LossRequest& r, const MultiMarginOptions& o, OutputAllocator& out);
+absl::Status Evaluate(const LossRequest& r, const MultiLabelMarginOptions& o,
+                      OutputAllocator& out);
+absl::Status Evaluate(const LossRequest& r, const CosineEmbeddingOptions& o, OutputAllocator& out);
+absl::Status Evaluate(const LossRequest& r, const TripletMarginOptions& o, OutputAllocator& out);
+// ctc.cc
+absl::Status Evaluate(const LossRequest& r, const CtcOptions& o, OutputAllocator& out);
+
+/// The answer for a loss this server does not compute yet.
+absl::Status NotImplemented(const LossRequest& r);
 
 }  // namespace lossservice::internal
 

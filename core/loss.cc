@@ -124,23 +124,15 @@ absl::Status EvaluateLoss(const LossRequest& request, OutputAllocator& out) {
                                                    "; allowed: ", absl::StrJoin(names, ", ")));
   }
   return std::visit(
-      [&](const auto& options) -> absl::Status {
-        using O = std::decay_t<decltype(options)>;
-        using namespace internal;
-        if constexpr (std::is_same_v<O, MseOptions>) return MseLoss(request, options, out);
-        else if constexpr (std::is_same_v<O, L1Options>) return L1Loss(request, options, out);
-        else if constexpr (std::is_same_v<O, RmseOptions>) return RmseLoss(request, options, out);
-        else if constexpr (std::is_same_v<O, CrossEntropyOptions>)
-          return CrossEntropyLoss(request, options, out);
-        else if constexpr (std::is_same_v<O, NllOptions>) return NllLoss(request, options, out);
-        else if constexpr (std::is_same_v<O, BceOptions>) return BceLoss(request, options, out);
-        else if constexpr (std::is_same_v<O, BceWithLogitsOptions>)
-          return BceWithLogitsLoss(request, options, out);
-        else
-          return absl::UnimplementedError(
-              absl::StrCat("loss ", info.name, " is not implemented by this server yet"));
-      },
+      [&](const auto& options) { return internal::Evaluate(request, options, out); },
       request.options);
 }
+
+namespace internal {
+absl::Status NotImplemented(const LossRequest& r) {
+  return absl::UnimplementedError(absl::StrCat(
+      "loss ", InfoFor(r.options).name, " is not implemented by this server yet"));
+}
+}  // namespace internal
 
 }  // namespace lossservice

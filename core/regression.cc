@@ -6,7 +6,7 @@
 namespace lossservice::internal {
 
 // torch.nn.MSELoss: (x - y)^2, gradient 2 (x - y).
-absl::Status MseLoss(const LossRequest& r, const MseOptions&, OutputAllocator& out) {
+absl::Status Evaluate(const LossRequest& r, const MseOptions&, OutputAllocator& out) {
   if (absl::Status s = CheckTargetLikeInput(r); !s.ok()) return s;
   return DispatchFloat(r.input.dtype, [&]<typename T>() {
     const T* x = r.input.data_as<T>();
@@ -21,7 +21,7 @@ absl::Status MseLoss(const LossRequest& r, const MseOptions&, OutputAllocator& o
 
 // torch.nn.L1Loss: |x - y|, gradient sign(x - y). Keeps torch's sign(NaN) = 0
 // in the gradient (the loss itself is NaN there).
-absl::Status L1Loss(const LossRequest& r, const L1Options&, OutputAllocator& out) {
+absl::Status Evaluate(const LossRequest& r, const L1Options&, OutputAllocator& out) {
   if (absl::Status s = CheckTargetLikeInput(r); !s.ok()) return s;
   return DispatchFloat(r.input.dtype, [&]<typename T>() {
     const T* x = r.input.data_as<T>();
@@ -36,7 +36,7 @@ absl::Status L1Loss(const LossRequest& r, const L1Options&, OutputAllocator& out
 
 // sqrt(mean((x - y)^2) + eps), the seed document's RMSELoss; mean only.
 // Gradient (x - y) / (N * loss).
-absl::Status RmseLoss(const LossRequest& r, const RmseOptions& o, OutputAllocator& out) {
+absl::Status Evaluate(const LossRequest& r, const RmseOptions& o, OutputAllocator& out) {
   if (absl::Status s = CheckTargetLikeInput(r); !s.ok()) return s;
   if (!(o.eps >= 0)) {
     return absl::InvalidArgumentError(absl::StrCat("rmse.eps must be >= 0, got ", o.eps));

@@ -61,8 +61,7 @@ const std::vector<GoldenCase>& AllCases() { return Loaded().file.cases; }
 std::string DescribeCase(const GoldenCase& c) {
   std::string s = "case " + c.name + "\n  input  " + DescribeTensor(*c.input);
   if (c.target) s += "\n  target " + DescribeTensor(*c.target);
-  if (c.options.weight) s += "\n  weight " + DescribeTensor(*c.options.weight);
-  if (c.options.pos_weight) s += "\n  pos_weight " + DescribeTensor(*c.options.pos_weight);
+  for (const auto& [name, t] : c.options.tensors) s += "\n  " + name + " " + DescribeTensor(t);
   if (c.grad_output) s += "\n  grad_output " + DescribeTensor(*c.grad_output);
   return s;
 }

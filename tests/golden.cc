@@ -147,18 +147,13 @@ GoldenCase ParseCase(const Json& j) {
         if (!o.is_object()) Fail("options is not an object");
         for (auto opt = o.begin(); opt != o.end(); ++opt) {
           const std::string& key = opt.key();
-          if (key == "weight") {
-            c.options.weight = ParseTensor(*opt, "options.weight");
-          } else if (key == "pos_weight") {
-            c.options.pos_weight = ParseTensor(*opt, "options.pos_weight");
-          } else if (key == "ignore_index") {
-            c.options.ignore_index = IntValue(*opt, "options.ignore_index");
-          } else if (key == "label_smoothing") {
-            c.options.label_smoothing = DoubleValue(*opt, "options.label_smoothing");
-          } else if (key == "eps") {
-            c.options.eps = DoubleValue(*opt, "options.eps");
+          const std::string what = absl::StrCat("options.", key);
+          if (opt->is_object()) {
+            c.options.tensors.emplace(key, ParseTensor(*opt, what.c_str()));
+          } else if (opt->is_boolean()) {
+            c.options.flags.emplace(key, opt->get<bool>());
           } else {
-            Fail(absl::StrCat("unknown option \"", key, "\""));
+            c.options.numbers.emplace(key, DoubleValue(*opt, what));
           }
         }
       }
@@ -168,8 +163,8 @@ GoldenCase ParseCase(const Json& j) {
       if (!c.is_error() && c.compute_grad && !c.expected_grad) Fail("missing expected_grad");
     } else {
       c.activation = StringField(j, "activation");
-      if (j.contains("dim")) c.options.dim = IntValue(j["dim"], "dim");
-      if (j.contains("eps")) c.options.eps = DoubleValue(j["eps"], "eps");
+      if (j.contains("dim")) c.options.numbers["dim"] = static_cast<double>(IntValue(j["dim"], "dim"));
+      if (j.contains("eps")) c.options.numbers["eps"] = DoubleValue(j["eps"], "eps");
       c.expected_output = OptionalTensor(j, "expected_output");
       if (!c.is_error() && !c.expected_output) Fail("missing expected_output");
     }
@@ -295,33 +290,106 @@ absl::StatusOr<LossRequest> BuildLossRequest(const GoldenCase& c) {
   r.grad_output = OptionalView(c.grad_output);
 
   const CaseOptions& o = c.options;
-  if (c.loss == "mse") {
+  const auto view = [&](const char* name) -> std::optional<TensorView> {
+    const Tensor* t = o.tensor(name);
+    return t ? std::optional<TensorView>(ViewOf(*t)) : std::nullopt;
+  };
+  // Sets `field` from the number or flag `name` when the case gives it.
+  const auto number = [&](const char* name, auto& field) {
+    if (auto v = o.number(name)) field = static_cast<std::decay_t<decltype(field)>>(*v);
+  };
+  const auto flag = [&](const char* name, bool& field) {
+    if (auto v = o.flag(name)) field = *v;
+  };
+  const std::string& l = c.loss;
+  if (l == "mse") {
     r.options = MseOptions{};
-  } else if (c.loss == "l1") {
+  } else if (l == "l1") {
     r.options = L1Options{};
-  } else if (c.loss == "rmse") {
+  } else if (l == "rmse") {
     RmseOptions opts;
-    if (o.eps) opts.eps = *o.eps;
+    number("eps", opts.eps);
     r.options = opts;
-  } else if (c.loss == "cross_entropy") {
+  } else if (l == "huber") {
+    HuberOptions opts;
+    number("delta", opts.delta);
+    r.options = opts;
+  } else if (l == "smooth_l1") {
+    SmoothL1Options opts;
+    number("beta", opts.beta);
+    r.options = opts;
+  } else if (l == "cross_entropy") {
     CrossEntropyOptions opts;
-    opts.weight = OptionalView(o.weight);
-    if (o.ignore_index) opts.ignore_index = *o.ignore_index;
-    if (o.label_smoothing) opts.label_smoothing = *o.label_smoothing;
+    opts.weight = view("weight");
+    number("ignore_index", opts.ignore_index);
+    number("label_smoothing", opts.label_smoothing);
     r.options = opts;
-  } else if (c.loss == "nll") {
+  } else if (l == "nll") {
     NllOptions opts;
-    opts.weight = OptionalView(o.weight);
-    if (o.ignore_index) opts.ignore_index = *o.ignore_index;
+    opts.weight = view("weight");
+    number("ignore_index", opts.ignore_index);
     r.options = opts;
-  } else if (c.loss == "bce") {
-    BceOptions opts;
-    opts.weight = OptionalView(o.weight);
+  } else if (l == "bce") {
+    r.options = BceOptions{view("weight")};
+  } else if (l == "bce_with_logits") {
+    r.options = BceWithLogitsOptions{view("weight"), view("pos_weight")};
+  } else if (l == "kl_div") {
+    KlDivOptions opts;
+    flag("log_target", opts.log_target);
     r.options = opts;
-  } else if (c.loss == "bce_with_logits") {
-    BceWithLogitsOptions opts;
-    opts.weight = OptionalView(o.weight);
-    opts.pos_weight = OptionalView(o.pos_weight);
+  } else if (l == "poisson_nll") {
+    PoissonNllOptions opts;
+    flag("log_input", opts.log_input);
+    flag("full", opts.full);
+    number("eps", opts.eps);
+    r.options = opts;
+  } else if (l == "gaussian_nll") {
+    GaussianNllOptions opts;
+    opts.var = view("var");
+    flag("full", opts.full);
+    number("eps", opts.eps);
+    r.options = opts;
+  } else if (l == "soft_margin") {
+    r.options = SoftMarginOptions{};
+  } else if (l == "multilabel_soft_margin") {
+    r.options = MultiLabelSoftMarginOptions{view("weight")};
+  } else if (l == "multi_margin") {
+    MultiMarginOptions opts;
+    number("p", opts.p);
+    number("margin", opts.margin);
+    opts.weight = view("weight");
+    r.options = opts;
+  } else if (l == "multilabel_margin") {
+    r.options = MultiLabelMarginOptions{};
+  } else if (l == "hinge_embedding") {
+    HingeEmbeddingOptions opts;
+    number("margin", opts.margin);
+    r.options = opts;
+  } else if (l == "margin_ranking") {
+    MarginRankingOptions opts;
+    opts.input2 = view("input2");
+    number("margin", opts.margin);
+    r.options = opts;
+  } else if (l == "cosine_embedding") {
+    CosineEmbeddingOptions opts;
+    opts.input2 = view("input2");
+    number("margin", opts.margin);
+    r.options = opts;
+  } else if (l == "triplet_margin") {
+    TripletMarginOptions opts;
+    opts.positive = view("positive");
+    opts.negative = view("negative");
+    number("margin", opts.margin);
+    number("p", opts.p);
+    number("eps", opts.eps);
+    flag("swap", opts.swap);
+    r.options = opts;
+  } else if (l == "ctc") {
+    CtcOptions opts;
+    opts.input_lengths = view("input_lengths");
+    opts.target_lengths = view("target_lengths");
+    number("blank", opts.blank);
+    flag("zero_infinity", opts.zero_infinity);
     r.options = opts;
   } else {
     return absl::InvalidArgumentError(
@@ -340,8 +408,8 @@ absl::StatusOr<ActivationRequest> BuildActivationRequest(const GoldenCase& c) {
   ActivationRequest r;
   r.activation = *activation;
   r.input = ViewOf(*c.input);
-  if (c.options.dim) r.dim = *c.options.dim;
-  r.eps = c.options.eps;
+  if (auto dim = c.options.number("dim")) r.dim = static_cast<int64_t>(*dim);
+  r.eps = c.options.number("eps");
   return r;
 }
 

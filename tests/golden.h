@@ -23,6 +23,7 @@
 #define LOSSSERVICE_TESTS_GOLDEN_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -36,15 +37,27 @@
 
 namespace lossservice::golden {
 
-/// Options of a case, named as the proto fields. Activation cases use `dim`
-/// and `eps`; rmse uses `eps`.
+/// Options of a case, keyed by their proto field names (the loss message's
+/// fields; for activations "dim" and "eps"). Tensors (weight, var, input2,
+/// input_lengths, ...), numbers (ignore_index, margin, eps, ...) and flags
+/// (log_target, full, swap, ...) are kept apart.
 struct CaseOptions {
-  std::optional<Tensor> weight;
-  std::optional<Tensor> pos_weight;
-  std::optional<int64_t> ignore_index;
-  std::optional<double> label_smoothing;
-  std::optional<double> eps;
-  std::optional<int64_t> dim;
+  std::map<std::string, Tensor> tensors;
+  std::map<std::string, double> numbers;
+  std::map<std::string, bool> flags;
+
+  const Tensor* tensor(const std::string& name) const {
+    auto it = tensors.find(name);
+    return it == tensors.end() ? nullptr : &it->second;
+  }
+  std::optional<double> number(const std::string& name) const {
+    auto it = numbers.find(name);
+    return it == numbers.end() ? std::nullopt : std::optional<double>(it->second);
+  }
+  std::optional<bool> flag(const std::string& name) const {
+    auto it = flags.find(name);
+    return it == flags.end() ? std::nullopt : std::optional<bool>(it->second);
+  }
 };
 
 /// One case of core_cases.json. Plain data: the server tests build proto

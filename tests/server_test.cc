@@ -78,32 +78,34 @@ v1::EvaluateRequest EvaluateRequestFor(const GoldenCase& c, Encoding e) {
   if (c.grad_output) *q.mutable_grad_output() = ToProto(*c.grad_output, e);
   q.set_reduction(ReductionOf(c.reduction));
   q.set_compute_grad(c.compute_grad);
-  const golden::CaseOptions& o = c.options;
-  if (c.loss == "mse") {
-    q.mutable_mse();
-  } else if (c.loss == "l1") {
-    q.mutable_l1();
-  } else if (c.loss == "rmse") {
-    auto* p = q.mutable_rmse();
-    if (o.eps) p->set_eps(*o.eps);
-  } else if (c.loss == "cross_entropy") {
-    auto* p = q.mutable_cross_entropy();
-    if (o.weight) *p->mutable_weight() = ToProto(*o.weight, e);
-    if (o.ignore_index) p->set_ignore_index(*o.ignore_index);
-    if (o.label_smoothing) p->set_label_smoothing(*o.label_smoothing);
-  } else if (c.loss == "nll") {
-    auto* p = q.mutable_nll();
-    if (o.weight) *p->mutable_weight() = ToProto(*o.weight, e);
-    if (o.ignore_index) p->set_ignore_index(*o.ignore_index);
-  } else if (c.loss == "bce") {
-    auto* p = q.mutable_bce();
-    if (o.weight) *p->mutable_weight() = ToProto(*o.weight, e);
-  } else if (c.loss == "bce_with_logits") {
-    auto* p = q.mutable_bce_with_logits();
-    if (o.weight) *p->mutable_weight() = ToProto(*o.weight, e);
-    if (o.pos_weight) *p->mutable_pos_weight() = ToProto(*o.pos_weight, e);
-  } else {
-    ADD_FAILURE() << "no proto builder for loss " << c.loss;
+  // The loss message and its options, set by their proto field names.
+  const google::protobuf::FieldDescriptor* loss_field =
+      v1::EvaluateRequest::descriptor()->FindFieldByName(c.loss);
+  if (loss_field == nullptr) {
+    ADD_FAILURE() << "no loss field " << c.loss;
+    return q;
+  }
+  google::protobuf::Message* loss = q.GetReflection()->MutableMessage(&q, loss_field);
+  const google::protobuf::Reflection* reflection = loss->GetReflection();
+  const auto field = [&](const std::string& name) {
+    const google::protobuf::FieldDescriptor* f = loss->GetDescriptor()->FindFieldByName(name);
+    if (f == nullptr) ADD_FAILURE() << c.loss << " has no option " << name;
+    return f;
+  };
+  for (const auto& [name, t] : c.options.tensors) {
+    if (const auto* f = field(name)) reflection->MutableMessage(loss, f)->CopyFrom(ToProto(t, e));
+  }
+  for (const auto& [name, v] : c.options.flags) {
+    if (const auto* f = field(name)) reflection->SetBool(loss, f, v);
+  }
+  for (const auto& [name, v] : c.options.numbers) {
+    const auto* f = field(name);
+    if (f == nullptr) continue;
+    if (f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_INT64) {
+      reflection->SetInt64(loss, f, static_cast<int64_t>(v));
+    } else {
+      reflection->SetDouble(loss, f, v);
+    }
   }
   return q;
 }
@@ -115,8 +117,8 @@ v1::ActivateRequest ActivateRequestFor(const GoldenCase& c, Encoding e) {
   if (c.activation == "log_softmax") q.set_activation(v1::ACTIVATION_LOG_SOFTMAX);
   if (c.activation == "logit") q.set_activation(v1::ACTIVATION_LOGIT);
   *q.mutable_input() = ToProto(*c.input, e);
-  if (c.options.dim) q.set_dim(*c.options.dim);
-  if (c.options.eps) q.set_eps(*c.options.eps);
+  if (auto dim = c.options.number("dim")) q.set_dim(static_cast<int64_t>(*dim));
+  if (auto eps = c.options.number("eps")) q.set_eps(*eps);
   return q;
 }
 

@@ -32,7 +32,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# Families of losses with their own case modules, tools/golden_<family>.py.
+# Each defines LOSS_FNS = {loss: fn(reduction, opts, torch_of) -> f(x, t)}
+# and cases(g), which adds cases through the Golden object below.
+FAMILY_MODULES = ("golden_pointwise", "golden_margin", "golden_ctc")
+FAMILIES = []
+
 GENERATOR = "tools/gen_golden.py"
+# Option tensors: floating ones are rounded to the case dtype like the input;
+# index ones (CTC lengths) are int64 unless given as Stored.
+FLOAT_OPTION_TENSORS = ("weight", "pos_weight", "var", "input2", "positive", "negative")
+INDEX_OPTION_TENSORS = ("input_lengths", "target_lengths")
 DTYPES = ("float32", "float64")
 REDUCTIONS = ("mean", "sum", "none")
 NP_DTYPE = {"float32": np.float32, "float64": np.float64,
@@ -131,13 +142,16 @@ def loss_fn(loss, reduction, opts, torch_of):
   if loss == "bce_with_logits":
     return lambda x, t: F.binary_cross_entropy_with_logits(
         x, t, weight=w, reduction=reduction, pos_weight=pw)
+  for module in FAMILIES:
+    if loss in module.LOSS_FNS:
+      return module.LOSS_FNS[loss](reduction, opts, torch_of)
   raise ValueError(loss)
 
 
 def run_loss(loss, reduction, x, t, opts, compute_grad, grad_output, float_dtype):
   torch_of = lambda s: s.torch_as(float_dtype)
   xt = x.torch_as(float_dtype).clone().requires_grad_(compute_grad)
-  tt = t.torch_as(float_dtype)
+  tt = t.torch_as(float_dtype) if t is not None else None
   value = loss_fn(loss, reduction, opts, torch_of)(xt, tt)
   grad = None
   if compute_grad:
@@ -200,14 +214,22 @@ class Golden:
     with the case dtype; t with tdtype when given) or Stored."""
     self._name(name)
     x = as_stored(x, dtype).rounded_for(dtype)
-    t = as_stored(t, tdtype or dtype).rounded_for(dtype)
+    t = as_stored(t, tdtype or dtype)
+    t = t.rounded_for(dtype) if t is not None else None
     go = as_stored(grad_output, dtype)
     go = go.rounded_for(dtype) if go is not None else None
     opts = {}
     for k, v in (options or {}).items():
-      opts[k] = as_stored(v, dtype).rounded_for(dtype) if k in ("weight", "pos_weight") else v
+      if k in FLOAT_OPTION_TENSORS:
+        opts[k] = as_stored(v, dtype).rounded_for(dtype)
+      elif k in INDEX_OPTION_TENSORS:
+        opts[k] = as_stored(v, "int64")
+      else:
+        opts[k] = v
     case = {"name": name, "kind": "loss", "loss": loss, "reduction": reduction,
-            "compute_grad": compute_grad, "input": x.encode(), "target": t.encode()}
+            "compute_grad": compute_grad, "input": x.encode()}
+    if t is not None:
+      case["target"] = t.encode()
     if go is not None:
       case["grad_output"] = go.encode()
     enc_opts = {}
@@ -801,6 +823,13 @@ def write_cases(path, cases):
   json.load(open(path))  # must parse
 
 
+def load_families():
+  import importlib
+  for name in FAMILY_MODULES:
+    if os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py")):
+      FAMILIES.append(importlib.import_module(name))
+
+
 def main():
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -810,6 +839,7 @@ def main():
   torch.set_num_threads(1)
   torch.use_deterministic_algorithms(True)
 
+  load_families()
   g = Golden(args.check_float32)
   seed_cases(g)
   regression_cases(g)
@@ -817,6 +847,8 @@ def main():
   binary_cases(g)
   error_cases(g)
   activation_cases(g)
+  for module in FAMILIES:
+    module.cases(g)
 
   os.makedirs(args.out, exist_ok=True)
   write_cases(os.path.join(args.out, "core_cases.json"), g.cases)
