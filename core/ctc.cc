@@ -1,11 +1,408 @@
 // Connectionist temporal classification: ctc.
+//
+// Layout: log_probs (T, N, C) is row-major, so frame t of sample b is the C
+// values at (t * N + b) * C; the unbatched (T, C) form is N = 1. Sample b's
+// labels are target_lengths[b] consecutive values of the target: from b * S
+// for padded (N, S) targets, from the running sum of the target lengths for
+// concatenated ones.
+//
+// The recursions run over the extended label sequence l' = (blank, l1, blank,
+// l2, ..., blank) of 2 * target_length + 1 states, in double whatever the
+// input's dtype, with the log-sum-exp written as PyTorch's CPU kernel writes
+// it (relative to the largest term, a largest term of -inf taken as 0), so
+// that NaN and Inf inputs propagate as they do in PyTorch.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+#include <vector>
+
 #include "core/internal.h"
 
 namespace lossservice::internal {
+namespace {
 
-absl::Status Evaluate(const LossRequest& r, const CtcOptions&, OutputAllocator&) {
-  return NotImplemented(r);
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// The largest alpha table (input length * (2 * target length + 1) doubles,
+// one sample at a time) a request may need: 512 MiB. A request that fits in a
+// message can otherwise ask for terabytes (T and S both in the millions).
+constexpr int64_t kMaxAlphaCells = int64_t{1} << 26;
+
+// A validated CTC request.
+struct CtcProblem {
+  bool batched = true;
+  int64_t time = 0;     // T
+  int64_t batch = 1;    // N
+  int64_t classes = 0;  // C
+  int64_t blank = 0;
+  const int64_t* input_lengths = nullptr;
+  const int64_t* target_lengths = nullptr;
+  const int64_t* labels = nullptr;
+  std::vector<int64_t> offsets;  // where sample b's labels start in `labels`
+  int64_t max_target_length = 0;
+  int64_t max_alpha_cells = 0;  // max over samples of input_length * (2 target_length + 1)
+  Shape loss_shape;             // unreduced: (N), or () unbatched
+  std::vector<int64_t> input_lengths_scratch, target_lengths_scratch, labels_scratch;
+};
+
+// input_lengths / target_lengths: INT64 or INT32 of shape (N); () or (1) for
+// the unbatched form.
+absl::Status CheckLengthsTensor(const std::optional<TensorView>& t, absl::string_view field,
+                                const CtcProblem& p, const TensorView& input) {
+  if (!t) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " is required: one length per sample, INT64 or INT32 of shape ",
+        p.batched ? absl::StrCat("[", p.batch, "]") : std::string("[]"), " for input ",
+        ShapeString(input.shape)));
+  }
+  if (absl::Status s = CheckIndex(*t, field); !s.ok()) return s;
+  if (p.batched) {
+    return CheckShapeEquals(*t, field, {p.batch},
+                            absl::StrCat("the batch of input (T, N, C) ", ShapeString(input.shape)));
+  }
+  if (t->dim() == 0 || (t->dim() == 1 && t->shape[0] == 1)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "size mismatch: ", field, " has shape ", ShapeString(t->shape),
+      " but must be [] (or [1]) for the unbatched input (T, C) ", ShapeString(input.shape)));
 }
 
+// Validates everything before any output is sized.
+absl::Status CheckCtc(const LossRequest& r, const CtcOptions& o, CtcProblem& p) {
+  const TensorView& input = r.input;
+  if (input.dim() != 2 && input.dim() != 3) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "input (log_probs) must have shape (T, N, C) or, unbatched, (T, C); got ",
+        ShapeString(input.shape)));
+  }
+  p.batched = input.dim() == 3;
+  p.time = input.shape[0];
+  p.batch = p.batched ? input.shape[1] : 1;
+  p.classes = input.shape.back();
+  if (o.blank < 0 || o.blank >= p.classes) {
+    return absl::InvalidArgumentError(absl::StrCat("ctc.blank = ", o.blank,
+                                                   " is out of range for ", p.classes,
+                                                   " classes (valid: 0 to ", p.classes - 1,
+                                                   ") of input ", ShapeString(input.shape)));
+  }
+  p.blank = o.blank;
+  if (p.batched) p.loss_shape = {p.batch};
+
+  // Target: labels, padded (N, S) or concatenated (sum(target_lengths)).
+  if (!r.target) return absl::InvalidArgumentError("target is required");
+  const TensorView& target = *r.target;
+  if (absl::Status s = CheckIndex(target, "target"); !s.ok()) return s;
+  const bool padded = target.dim() == 2;
+  if (target.dim() != 1 && !(padded && target.shape[0] == p.batch)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "target must be padded labels (N, S) = [", p.batch,
+        ", S] or concatenated labels (sum(target_lengths)) for input ", ShapeString(input.shape),
+        "; got ", ShapeString(target.shape)));
+  }
+
+  // Lengths.
+  if (absl::Status s = CheckLengthsTensor(o.input_lengths, "ctc.input_lengths", p, input);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckLengthsTensor(o.target_lengths, "ctc.target_lengths", p, input);
+      !s.ok()) {
+    return s;
+  }
+  p.input_lengths = AsIndex(*o.input_lengths, p.input_lengths_scratch);
+  p.target_lengths = AsIndex(*o.target_lengths, p.target_lengths_scratch);
+  for (int64_t b = 0; b < p.batch; ++b) {
+    const int64_t il = p.input_lengths[b];
+    if (il < 1 || il > p.time) {
+      // PyTorch refuses il > T; it accepts 0 and returns garbage (it reads
+      // alpha at frame -1), so 0 is refused here as well.
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ctc.input_lengths[", b, "] = ", il, " is out of range: each input length must be in [1, ",
+          p.time, "] (T of input ", ShapeString(input.shape), ")"));
+    }
+    const int64_t tl = p.target_lengths[b];
+    if (tl < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ctc.target_lengths[", b, "] = ", tl, " is negative"));
+    }
+  }
+  p.offsets.resize(static_cast<size_t>(p.batch));
+  if (padded) {
+    const int64_t width = target.shape[1];
+    for (int64_t b = 0; b < p.batch; ++b) {
+      if (p.target_lengths[b] > width) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "ctc.target_lengths[", b, "] = ", p.target_lengths[b],
+            " exceeds S = ", width, ", the length of the padded target ",
+            ShapeString(target.shape)));
+      }
+      p.offsets[b] = b * width;
+    }
+  } else {
+    // Saturates instead of overflowing: any total above numel is a mismatch.
+    const int64_t labels = target.numel();
+    int64_t total = 0;
+    bool over = false;
+    for (int64_t b = 0; b < p.batch; ++b) {
+      p.offsets[b] = total;
+      if (p.target_lengths[b] > labels - total) {
+        over = true;
+        break;
+      }
+      total += p.target_lengths[b];
+    }
+    if (over || total != labels) {
+      std::string sum = over ? absl::StrCat("more than ", labels) : absl::StrCat(total);
+      return absl::InvalidArgumentError(absl::StrCat(
+          "size mismatch: concatenated target ", ShapeString(target.shape), " holds ", labels,
+          " labels but sum(ctc.target_lengths) = ", sum,
+          " (padded targets must have shape (N, S))"));
+    }
+  }
+  p.labels = AsIndex(target, p.labels_scratch);
+
+  // Labels in use (padding is not read) and the size of the alpha table.
+  for (int64_t b = 0; b < p.batch; ++b) {
+    const int64_t tl = p.target_lengths[b];
+    const int64_t* l = p.labels + p.offsets[b];
+    for (int64_t i = 0; i < tl; ++i) {
+      if (l[i] < 0 || l[i] >= p.classes || l[i] == p.blank) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "target: label ", l[i], " of sample ", b, " at position ", i,
+            l[i] == p.blank ? absl::StrCat(" is the blank (ctc.blank = ", p.blank, ")")
+                            : absl::StrCat(" is out of range for ", p.classes, " classes"),
+            "; labels must be in [0, ", p.classes, ") and differ from the blank"));
+      }
+    }
+    const int64_t il = p.input_lengths[b];
+    const int64_t states_allowed = kMaxAlphaCells / il;  // il * (2 tl + 1) <= limit
+    if (states_allowed == 0 || tl > (states_allowed - 1) / 2) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "ctc: sample ", b, " (input length ", il, ", target length ", tl,
+          ") needs an alignment table of input_length * (2 * target_length + 1) cells, over the "
+          "limit of ", kMaxAlphaCells, " cells"));
+    }
+    p.max_target_length = std::max(p.max_target_length, tl);
+    p.max_alpha_cells = std::max(p.max_alpha_cells, il * (2 * tl + 1));
+  }
+  return CheckGradOutput(r, ReducedShape(r.reduction, p.loss_shape));
+}
+
+// log(exp(a) + exp(b) + exp(c)), as PyTorch's CPU kernel computes it.
+inline double LogSumExp3(double a, double b, double c) {
+  double m = a;
+  if (b > m) m = b;
+  if (c > m) m = c;
+  if (m == kNegInf) m = 0;  // every term impossible: -inf - -inf would be NaN
+  return std::log(std::exp(a - m) + std::exp(b - m) + std::exp(c - m)) + m;
+}
+
+// log(exp(a) + exp(b)), as PyTorch's CPU kernel computes it.
+inline double LogSumExp2(double a, double b) {
+  double m = std::max(a, b);
+  if (m == kNegInf) m = 0;
+  return std::log(std::exp(a - m) + std::exp(b - m)) + m;
+}
+
+// One sample's recursions. Frame t of the sample is lp(t)[c].
+template <typename F>
+class CtcSample {
+ public:
+  CtcSample(const F* x, int64_t b, const CtcProblem& p, std::vector<int64_t>& ext,
+            std::vector<double>& alpha)
+      : x_(x + b * p.classes),
+        row_stride_(p.batch * p.classes),
+        classes_(p.classes),
+        frames_(p.input_lengths[b]),
+        states_(2 * p.target_lengths[b] + 1),
+        ext_(ext.data()),
+        alpha_(alpha.data()) {
+    const int64_t* l = p.labels + p.offsets[b];
+    for (int64_t s = 0; s < states_; ++s) ext_[s] = (s & 1) ? l[s >> 1] : p.blank;
+  }
+
+  // Fills alpha (eq. 6-7 of Graves et al.) and returns -log p(l | x).
+  double Forward() {
+    const int64_t S = states_;
+    double* a0 = alpha_;
+    std::fill(a0, a0 + S, kNegInf);
+    a0[0] = Lp(0, ext_[0]);
+    if (S > 1) a0[1] = Lp(0, ext_[1]);
+    for (int64_t t = 1; t < frames_; ++t) {
+      const double* prev = alpha_ + (t - 1) * S;
+      double* cur = alpha_ + t * S;
+      const F* lp = Frame(t);
+      for (int64_t s = 0; s < S; ++s) {
+        const double a2 = s > 0 ? prev[s - 1] : kNegInf;
+        const double a3 = s > 1 && ext_[s - 2] != ext_[s] ? prev[s - 2] : kNegInf;
+        cur[s] = LogSumExp3(prev[s], a2, a3) + static_cast<double>(lp[ext_[s]]);
+      }
+    }
+    const double* last = alpha_ + (frames_ - 1) * S;
+    // An empty target has no label state to end in.
+    return S == 1 ? -last[0] : -LogSumExp2(last[S - 1], last[S - 2]);
+  }
+
+  // Writes d loss / d log_probs for the sample's frames t < input_length,
+  // each times `scale`: exp(lp) - exp(log(sum_s alpha beta) + nll - lp), the
+  // sum over the states s whose label is c. Beta (eq. 10-11) is kept for two
+  // frames only; `row` collects the sum of one frame, `beta` and `beta_next`
+  // hold 2 * max_target_length + 1 values.
+  void Backward(double nll, double scale, F* grad, std::vector<double>& beta,
+                std::vector<double>& beta_next, std::vector<double>& row) const {
+    const int64_t S = states_;
+    const int64_t last = frames_ - 1;
+    double* next = beta_next.data();
+    double* cur = beta.data();
+    double* acc = row.data();
+    // The last frame: beta starts in the final blank and the last label.
+    std::fill(next, next + S, kNegInf);
+    std::fill(acc, acc + classes_, kNegInf);
+    const double* a = alpha_ + last * S;
+    next[S - 1] = Lp(last, ext_[S - 1]);
+    acc[ext_[S - 1]] = a[S - 1] + next[S - 1];
+    if (S > 1) {
+      next[S - 2] = Lp(last, ext_[S - 2]);
+      acc[ext_[S - 2]] = a[S - 2] + next[S - 2];
+    }
+    WriteGradRow(last, nll, scale, acc, grad);
+    for (int64_t t = last - 1; t >= 0; --t) {
+      std::fill(acc, acc + classes_, kNegInf);
+      a = alpha_ + t * S;
+      const F* lp = Frame(t);
+      for (int64_t s = S - 1; s >= 0; --s) {
+        const int64_t c = ext_[s];
+        const double b2 = s < S - 1 ? next[s + 1] : kNegInf;
+        const double b3 = s < S - 2 && ext_[s + 2] != c ? next[s + 2] : kNegInf;
+        cur[s] = LogSumExp3(next[s], b2, b3) + static_cast<double>(lp[c]);
+        const double ab = a[s] + cur[s];
+        double& sum = acc[c];
+        if (sum == kNegInf) {
+          sum = ab;
+        } else {
+          const double m = std::max(sum, ab);
+          sum = std::log(std::exp(sum - m) + std::exp(ab - m)) + m;
+        }
+      }
+      WriteGradRow(t, nll, scale, acc, grad);
+      std::swap(cur, next);
+    }
+  }
+
+ private:
+  const F* Frame(int64_t t) const { return x_ + t * row_stride_; }
+  double Lp(int64_t t, int64_t c) const { return static_cast<double>(Frame(t)[c]); }
+
+  void WriteGradRow(int64_t t, double nll, double scale, const double* acc, F* grad) const {
+    const F* lp = Frame(t);
+    F* g = grad + t * row_stride_;
+    for (int64_t c = 0; c < classes_; ++c) {
+      const double l = static_cast<double>(lp[c]);
+      g[c] = static_cast<F>((std::exp(l) - std::exp(acc[c] + nll - l)) * scale);
+    }
+  }
+
+  const F* x_;
+  int64_t row_stride_;
+  int64_t classes_;
+  int64_t frames_;  // input length
+  int64_t states_;  // 2 * target length + 1
+  int64_t* ext_;    // the extended label sequence
+  double* alpha_;   // frames_ x states_
+};
+
+template <typename F>
+absl::Status CtcKernel(const LossRequest& r, const CtcOptions& o, const CtcProblem& p,
+                       OutputAllocator& out) {
+  constexpr DType kDType = std::is_same_v<F, float> ? DType::kFloat32 : DType::kFloat64;
+  const F* x = r.input.data_as<F>();
+  const bool none = r.reduction == Reduction::kNone;
+  const bool mean = r.reduction == Reduction::kMean;
+  F* loss = static_cast<F*>(out.Allocate(OutputAllocator::Slot::kLoss, kDType,
+                                         ReducedShape(r.reduction, p.loss_shape)));
+  F* grad = r.compute_grad ? static_cast<F*>(out.Allocate(OutputAllocator::Slot::kGrad, kDType,
+                                                          r.input.shape))
+                           : nullptr;
+  std::vector<F> go_scratch;
+  const F* go = r.grad_output ? AsFloat<F>(*r.grad_output, go_scratch) : nullptr;
+
+  const size_t states = static_cast<size_t>(2 * p.max_target_length + 1);
+  std::vector<int64_t> ext(states);
+  std::vector<double> alpha(static_cast<size_t>(p.max_alpha_cells));
+  std::vector<double> beta, beta_next, row;
+  if (grad) {
+    beta.resize(states);
+    beta_next.resize(states);
+    row.resize(static_cast<size_t>(p.classes));
+  }
+  const int64_t row_stride = p.batch * p.classes;
+  Acc sum = 0;
+  for (int64_t b = 0; b < p.batch; ++b) {
+    const int64_t tl = p.target_lengths[b];
+    // PyTorch's mean divides each loss by its target length clamped at 1.
+    const double mean_divisor = static_cast<double>(std::max<int64_t>(tl, 1));
+    CtcSample<F> sample(x, b, p, ext, alpha);
+    const double nll = sample.Forward();
+    const bool zeroed = o.zero_infinity && nll == kInf;
+    const double lb = zeroed ? 0.0 : nll;
+    if (none) {
+      loss[b] = static_cast<F>(lb);
+    } else {
+      sum += mean ? lb / mean_divisor : lb;
+    }
+    if (!grad) continue;
+    F* g = grad + b * p.classes;
+    if (!zeroed) {
+      double scale = none ? (go ? static_cast<double>(go[b]) : 1.0)
+                          : (go ? static_cast<double>(go[0]) : 1.0);
+      if (mean) scale = scale / static_cast<double>(p.batch) / mean_divisor;
+      sample.Backward(nll, scale, g, beta, beta_next, row);
+    }
+    // Frames past the input length, or every frame of a zeroed infinite loss.
+    for (int64_t t = zeroed ? 0 : p.input_lengths[b]; t < p.time; ++t) {
+      std::fill(g + t * row_stride, g + t * row_stride + p.classes, F(0));
+    }
+  }
+  if (!none) {
+    loss[0] = static_cast<F>(mean ? sum / static_cast<Acc>(p.batch) : sum);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// torch.nn.CTCLoss (PyTorch 1.13, CPU kernel): -log p(target | log_probs),
+// summed over every alignment, per sample.
+//  * input is log_probs (T, N, C) or unbatched (T, C); it is not normalised
+//    here, and the gradient is PyTorch's log_probs.grad,
+//    grad_out * (exp(lp) - exp(log(sum alpha beta) + nll - lp)), which treats
+//    log_probs as free inputs (no log_softmax Jacobian). Frames past a
+//    sample's input length get 0.
+//  * target: labels (N, S) padded (only the first target_lengths[b] of row b
+//    are read, the padding may hold anything) or 1-D concatenated, whose
+//    length must equal sum(target_lengths). Unbatched: (S) concatenated
+//    (S == target_length) or (1, S) padded, as PyTorch reads them.
+//  * input_lengths / target_lengths: INT64 or INT32 of shape (N); () or (1)
+//    unbatched. Input lengths must be in [1, T]: PyTorch accepts 0 but reads
+//    outside its alpha table (a garbage loss), so 0 is INVALID_ARGUMENT here.
+//    Labels in use must be in [0, C) and differ from the blank; PyTorch does
+//    not check them (it computes a meaningless loss), this does.
+//  * Quirk kept: mean is mean_b(loss_b / max(target_length_b, 1)), PyTorch
+//    clamps target lengths at 1, so an empty target counts its full loss.
+//    sum is the plain sum; none is (N), or () unbatched. N = 0: mean is NaN.
+//  * An impossible alignment (target too long for the input, counting a blank
+//    between repeated labels) gives loss +inf and, as in PyTorch, a NaN
+//    gradient on the sample's frames t < input_length (-inf + inf in the
+//    formula above). With zero_infinity the loss and every gradient of that
+//    sample are 0.
+//  * Computed in double for float32 too; the alpha table of one sample at a
+//    time (input_length * (2 target_length + 1) doubles, at most 2^26 cells,
+//    else RESOURCE_EXHAUSTED) and two frames of beta.
+absl::Status Evaluate(const LossRequest& r, const CtcOptions& o, OutputAllocator& out) {
+  CtcProblem p;
+  if (absl::Status s = CheckCtc(r, o, p); !s.ok()) return s;
+  return DispatchFloat(r.input.dtype, [&]<typename F>() { return CtcKernel<F>(r, o, p, out); });
+}
 
 }  // namespace lossservice::internal

@@ -86,12 +86,15 @@ const std::vector<LossInfo>& Table() {
        {"positive = required (the input's shape)", "negative = required (the input's shape)",
         "margin = 1.0", "p = 2.0", "eps = 1e-06", "swap = false"},
        {kMean, kSum, kNone}, true, false},
-      {"ctc", 30, "log_probs, FLOAT32 or FLOAT64 of shape (T, N, C) or (T, C)",
-       "labels INT64 or INT32, (N, S) padded or (sum(target_lengths)) concatenated",
-       {"input_lengths = required (INT64/INT32, shape (N) or ())",
-        "target_lengths = required (INT64/INT32, shape (N) or ())", "blank = 0",
-        "zero_infinity = false"},
-       {kMean, kSum, kNone}, true, false},
+      {"ctc", 30,
+       "log_probs, FLOAT32 or FLOAT64 of shape (T, N, C) or unbatched (T, C); not normalised "
+       "here",
+       "labels INT64 or INT32 in [0, C) other than blank: (N, S) padded (S >= every target "
+       "length; padding not read) or (sum(target_lengths)) concatenated; unbatched (S) or (1, S)",
+       {"input_lengths = required (INT64/INT32, shape (N), or () unbatched; each in [1, T])",
+        "target_lengths = required (INT64/INT32, shape (N), or () unbatched; each >= 0)",
+        "blank = 0", "zero_infinity = false"},
+       {kMean, kSum, kNone}, true, true},
   };
   return *table;
 }

@@ -705,3 +705,52 @@ TEST(LossServerTest, RefusesBadOptionsAndTakenPorts) {
 
 }  // namespace
 }  // namespace lossservice
+
+namespace lossservice {
+namespace {
+
+// Many large evaluations at once against a server that computes one at a
+// time: the ones over the limit answer RESOURCE_EXHAUSTED, the rest are right.
+TEST(LossServerTest, OverTheInflightLimitIsResourceExhausted) {
+  LossServer server({.address = "127.0.0.1:0", .max_inflight = 1});
+  ASSERT_TRUE(server.Start().ok());
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server.port()),
+                                     grpc::InsecureChannelCredentials());
+  constexpr int kRows = 20000, kClasses = 100, kThreads = 8, kCalls = 4;
+  v1::EvaluateRequest q;
+  q.mutable_input()->add_shape(kRows);
+  q.mutable_input()->add_shape(kClasses);
+  q.mutable_input()->mutable_float_values()->Resize(kRows * kClasses, 0.5f);
+  q.mutable_target()->add_shape(kRows);
+  q.mutable_target()->mutable_int64_values()->Resize(kRows, 3);
+  q.mutable_cross_entropy();
+  std::atomic<int> ok{0}, exhausted{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      auto stub = v1::LossService::NewStub(channel);
+      for (int i = 0; i < kCalls; ++i) {
+        grpc::ClientContext context;
+        v1::EvaluateResponse r;
+        grpc::Status s = stub->Evaluate(&context, q, &r);
+        if (s.ok() && r.loss().float_values_size() == 1 &&
+            std::abs(r.loss().float_values(0) - std::log(100.0f)) < 1e-4f) {
+          ++ok;
+        } else if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+          EXPECT_NE(s.error_message().find("limit of 1 evaluations in flight"), std::string::npos);
+          ++exhausted;
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_GE(ok.load(), 1);
+  EXPECT_GE(exhausted.load(), 1);
+  EXPECT_EQ(ok.load() + exhausted.load(), kThreads * kCalls);
+}
+
+}  // namespace
+}  // namespace lossservice
