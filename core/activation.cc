@@ -9,9 +9,6 @@
 namespace lossservice {
 namespace {
 
-template <typename T>
-constexpr DType kDTypeOf = std::is_same_v<T, float> ? DType::kFloat32 : DType::kFloat64;
-
 // softmax / log_softmax along one dimension: `outer` blocks of `size` rows of
 // `inner` elements.
 template <typename T, bool kLog>
@@ -62,7 +59,7 @@ absl::Status Activate(const ActivationRequest& r, OutputAllocator& out) {
   }
   return internal::DispatchFloat(r.input.dtype, [&]<typename T>() {
     const T* x = r.input.data_as<T>();
-    T* y = static_cast<T*>(out.Allocate(OutputAllocator::Slot::kOutput, kDTypeOf<T>, r.input.shape));
+    T* y = static_cast<T*>(out.Allocate(OutputAllocator::Slot::kOutput, internal::FloatDType<T>(), r.input.shape));
     const int64_t n = r.input.numel();
     switch (r.activation) {
       case Activation::kSigmoid:

@@ -56,9 +56,6 @@ absl::StatusOr<Acc> CheckTargetsAndWeigh(const int64_t* target, int64_t count, i
   return total;
 }
 
-template <typename T>
-constexpr DType kDTypeOf = std::is_same_v<T, float> ? DType::kFloat32 : DType::kFloat64;
-
 // Everything the class-index kernels share once validated.
 struct IndexTargets {
   ClassLayout layout;
@@ -154,11 +151,7 @@ absl::Status CrossEntropyIndex(const LossRequest& r, const CrossEntropyOptions& 
   const T ls = static_cast<T>(o.label_smoothing);
   const T smooth_scale = C > 0 ? ls / static_cast<T>(C) : T(0);
   const bool none = r.reduction == Reduction::kNone;
-  T* loss = static_cast<T*>(out.Allocate(OutputAllocator::Slot::kLoss, kDTypeOf<T>,
-                                         ReducedShape(r.reduction, l.sample_shape)));
-  T* grad = r.compute_grad ? static_cast<T*>(out.Allocate(OutputAllocator::Slot::kGrad,
-                                                          kDTypeOf<T>, r.input.shape))
-                           : nullptr;
+  const auto [loss, grad] = AllocateLossOutputs<T>(r, l.sample_shape, out);
   std::vector<T> go_scratch;
   const SampleScale<T> scale(r, it.total_weight, go_scratch);
   Acc nll_sum = 0, smooth_sum = 0;
@@ -228,11 +221,7 @@ absl::Status CrossEntropyProb(const LossRequest& r, const CrossEntropyOptions& o
   const T ls = static_cast<T>(o.label_smoothing);
   const T uniform = C > 0 ? ls / static_cast<T>(C) : T(0);
   const bool none = r.reduction == Reduction::kNone;
-  T* loss = static_cast<T*>(out.Allocate(OutputAllocator::Slot::kLoss, kDTypeOf<T>,
-                                         ReducedShape(r.reduction, l.sample_shape)));
-  T* grad = r.compute_grad ? static_cast<T*>(out.Allocate(OutputAllocator::Slot::kGrad,
-                                                          kDTypeOf<T>, r.input.shape))
-                           : nullptr;
+  const auto [loss, grad] = AllocateLossOutputs<T>(r, l.sample_shape, out);
   const Acc count = static_cast<Acc>(l.samples());
   const SampleScale<T> scale(r, count, go_scratch);
   Acc sum = 0;
@@ -339,11 +328,7 @@ absl::Status Evaluate(const LossRequest& r, const NllOptions& o, OutputAllocator
     const T* x = r.input.data_as<T>();
     const double* w = it->weight64.empty() ? nullptr : it->weight64.data();
     const bool none = r.reduction == Reduction::kNone;
-    T* loss = static_cast<T*>(out.Allocate(OutputAllocator::Slot::kLoss, kDTypeOf<T>,
-                                           ReducedShape(r.reduction, l.sample_shape)));
-    T* grad = r.compute_grad ? static_cast<T*>(out.Allocate(OutputAllocator::Slot::kGrad,
-                                                            kDTypeOf<T>, r.input.shape))
-                             : nullptr;
+    const auto [loss, grad] = AllocateLossOutputs<T>(r, l.sample_shape, out);
     if (grad) std::fill(grad, grad + r.input.numel(), T(0));
     std::vector<T> go_scratch;
     const SampleScale<T> scale(r, it->total_weight, go_scratch);

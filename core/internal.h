@@ -50,8 +50,9 @@ absl::Status CheckGradOutput(const LossRequest& r, absl::Span<const int64_t> los
 /// else converted into `scratch`.
 template <typename T>
 const T* AsFloat(const TensorView& t, std::vector<T>& scratch) {
-  constexpr DType kWant = std::is_same_v<T, float> ? DType::kFloat32 : DType::kFloat64;
-  if (t.dtype == kWant) return t.data_as<T>();
+  if (t.dtype == (std::is_same_v<T, float> ? DType::kFloat32 : DType::kFloat64)) {
+    return t.data_as<T>();
+  }
   const int64_t n = t.numel();
   scratch.resize(static_cast<size_t>(n));
   if (t.dtype == DType::kFloat32) {
@@ -128,6 +129,33 @@ class BroadcastReader {
   std::vector<T> expanded_;
 };
 
+// ---- outputs -------------------------------------------------------------------
+
+/// The DType of float or double.
+template <typename T>
+constexpr DType FloatDType() {
+  return std::is_same_v<T, float> ? DType::kFloat32 : DType::kFloat64;
+}
+
+template <typename T>
+struct LossOutputs {
+  T* loss;  ///< ReducedShape(r.reduction, unreduced)
+  T* grad;  ///< the input's shape; nullptr unless r.compute_grad
+};
+
+/// Allocates a loss's outputs. Call only once the request is validated.
+template <typename T>
+LossOutputs<T> AllocateLossOutputs(const LossRequest& r, absl::Span<const int64_t> unreduced,
+                                   OutputAllocator& out) {
+  LossOutputs<T> o;
+  o.loss = static_cast<T*>(out.Allocate(OutputAllocator::Slot::kLoss, FloatDType<T>(),
+                                        ReducedShape(r.reduction, unreduced)));
+  o.grad = r.compute_grad ? static_cast<T*>(out.Allocate(OutputAllocator::Slot::kGrad,
+                                                         FloatDType<T>(), r.input.shape))
+                          : nullptr;
+  return o;
+}
+
 // ---- reduction and gradient ----------------------------------------------------
 
 /// Sums in double: float32 losses come out at least as accurate as PyTorch's
@@ -148,13 +176,9 @@ absl::Status ReduceElementwise(const LossRequest& r, OutputAllocator& out, F&& f
   const int64_t n = r.input.numel();
   const Shape loss_shape = ReducedShape(r.reduction, r.input.shape);
   if (absl::Status s = CheckGradOutput(r, loss_shape); !s.ok()) return s;
-  constexpr DType kDType = std::is_same_v<T, float> ? DType::kFloat32 : DType::kFloat64;
   std::vector<T> go_scratch;
   const T* go = r.grad_output ? AsFloat<T>(*r.grad_output, go_scratch) : nullptr;
-  T* loss = static_cast<T*>(out.Allocate(OutputAllocator::Slot::kLoss, kDType, loss_shape));
-  T* grad = r.compute_grad
-                ? static_cast<T*>(out.Allocate(OutputAllocator::Slot::kGrad, kDType, r.input.shape))
-                : nullptr;
+  const auto [loss, grad] = AllocateLossOutputs<T>(r, r.input.shape, out);
   if (r.reduction == Reduction::kNone) {
     for (int64_t i = 0; i < n; ++i) {
       const LossAndGrad<T> lg = f(i);
@@ -185,6 +209,18 @@ template <typename F>
 absl::Status DispatchFloat(DType dtype, F&& fn) {
   if (dtype == DType::kFloat32) return fn.template operator()<float>();
   return fn.template operator()<double>();
+}
+
+/// An element-wise loss of the input and a target of its shape (validated):
+/// `f(x_i, y_i)`, generic over the float type, returns {loss_i, d/dx_i}.
+template <typename F>
+absl::Status ElementwiseWithTarget(const LossRequest& r, OutputAllocator& out, F&& f) {
+  return DispatchFloat(r.input.dtype, [&]<typename T>() {
+    const T* x = r.input.data_as<T>();
+    std::vector<T> scratch;
+    const T* y = AsFloat<T>(*r.target, scratch);
+    return ReduceElementwise<T>(r, out, [&](int64_t i) { return f(x[i], y[i]); });
+  });
 }
 
 // ---- the losses ------------------------------------------------------------------

@@ -8,14 +8,10 @@ namespace lossservice::internal {
 // torch.nn.MSELoss: (x - y)^2, gradient 2 (x - y).
 absl::Status Evaluate(const LossRequest& r, const MseOptions&, OutputAllocator& out) {
   if (absl::Status s = CheckTargetLikeInput(r); !s.ok()) return s;
-  return DispatchFloat(r.input.dtype, [&]<typename T>() {
-    const T* x = r.input.data_as<T>();
-    std::vector<T> scratch;
-    const T* y = AsFloat<T>(*r.target, scratch);
-    return ReduceElementwise<T>(r, out, [&](int64_t i) {
-      const T d = x[i] - y[i];
-      return LossAndGrad<T>{d * d, T(2) * d};
-    });
+  return ElementwiseWithTarget(r, out, [](auto x, auto y) {
+    using T = decltype(x);
+    const T d = x - y;
+    return LossAndGrad<T>{d * d, T(2) * d};
   });
 }
 
@@ -23,14 +19,10 @@ absl::Status Evaluate(const LossRequest& r, const MseOptions&, OutputAllocator& 
 // in the gradient (the loss itself is NaN there).
 absl::Status Evaluate(const LossRequest& r, const L1Options&, OutputAllocator& out) {
   if (absl::Status s = CheckTargetLikeInput(r); !s.ok()) return s;
-  return DispatchFloat(r.input.dtype, [&]<typename T>() {
-    const T* x = r.input.data_as<T>();
-    std::vector<T> scratch;
-    const T* y = AsFloat<T>(*r.target, scratch);
-    return ReduceElementwise<T>(r, out, [&](int64_t i) {
-      const T d = x[i] - y[i];
-      return LossAndGrad<T>{std::abs(d), static_cast<T>((T(0) < d) - (d < T(0)))};
-    });
+  return ElementwiseWithTarget(r, out, [](auto x, auto y) {
+    using T = decltype(x);
+    const T d = x - y;
+    return LossAndGrad<T>{std::abs(d), static_cast<T>((T(0) < d) - (d < T(0)))};
   });
 }
 
@@ -55,14 +47,14 @@ absl::Status Evaluate(const LossRequest& r, const RmseOptions& o, OutputAllocato
     // torch computes mse in T, adds eps in T, then takes the root.
     const T mse = static_cast<T>(sum / static_cast<Acc>(n));
     const T loss = std::sqrt(mse + static_cast<T>(o.eps));
-    constexpr DType kDType = std::is_same_v<T, float> ? DType::kFloat32 : DType::kFloat64;
-    *static_cast<T*>(out.Allocate(OutputAllocator::Slot::kLoss, kDType, {})) = loss;
-    if (r.compute_grad) {
+    const LossOutputs<T> o = AllocateLossOutputs<T>(r, r.input.shape, out);
+    o.loss[0] = loss;
+    if (o.grad) {
       std::vector<T> go_scratch;
       const T go = r.grad_output ? AsFloat<T>(*r.grad_output, go_scratch)[0] : T(1);
       // d sqrt(m + eps) = dm / (2 sqrt(m + eps)); dm/dx = 2 (x - y) / N.
       const T scale = go / (static_cast<T>(n) * loss);
-      T* grad = static_cast<T*>(out.Allocate(OutputAllocator::Slot::kGrad, kDType, r.input.shape));
+      T* grad = o.grad;
       for (int64_t i = 0; i < n; ++i) grad[i] = (x[i] - y[i]) * scale;
     }
     return absl::OkStatus();
