@@ -46,35 +46,43 @@ std::string Describe(const v1::Tensor& t) {
 
 }  // namespace
 
+grpc::Status LossServiceImpl::Run(absl::FunctionRef<grpc::Status()> compute,
+                                  absl::FunctionRef<std::string()> describe) {
+  const Clock::time_point start = Clock::now();
+  InflightSlot slot(*this);
+  const grpc::Status status = slot.admitted() ? compute() : slot.Refusal();
+  if (status.ok()) {
+    if (spdlog::should_log(spdlog::level::debug)) {
+      spdlog::debug("{} -> OK in {}us", describe(), MicrosSince(start));
+    }
+  } else {
+    spdlog::info("{} -> {}: {}", describe(), StatusCodeName(status.error_code()),
+                 status.error_message());
+  }
+  return status;
+}
+
 grpc::Status LossServiceImpl::EvaluateOne(const v1::EvaluateRequest& request,
                                           v1::EvaluateResponse* response) {
-  const Clock::time_point start = Clock::now();
   response->set_request_id(request.request_id());
-  InflightSlot slot(*this);
-  grpc::Status status;
-  if (!slot.admitted()) {
-    status = slot.Refusal();
-  } else {
-    TensorDecoder decoder;
-    absl::StatusOr<LossRequest> core = ToCoreRequest(request, decoder);
-    if (core.ok()) {
-      ProtoAllocator out(EncodingOf(request), response->mutable_loss(),
-                         response->mutable_grad(), nullptr);
-      status = ToGrpcStatus(EvaluateLoss(*core, out));
-      if (!core->compute_grad) response->clear_grad();
-    } else {
-      status = ToGrpcStatus(core.status());
-    }
-  }
-  if (status.ok()) {
-    spdlog::debug("Evaluate id={} loss={} input={} -> OK in {}us", request.request_id(),
-                 LossName(request), Describe(request.input()), MicrosSince(start));
-  } else {
+  const grpc::Status status = Run(
+      [&] {
+        TensorDecoder decoder;
+        absl::StatusOr<LossRequest> core = ToCoreRequest(request, decoder);
+        if (!core.ok()) return ToGrpcStatus(core.status());
+        ProtoAllocator out(EncodingOf(request), response->mutable_loss(),
+                           response->mutable_grad(), nullptr);
+        const absl::Status s = EvaluateLoss(*core, out);
+        if (!core->compute_grad) response->clear_grad();
+        return ToGrpcStatus(s);
+      },
+      [&] {
+        return absl::StrCat("Evaluate id=", request.request_id(), " loss=", LossName(request),
+                            " input=", Describe(request.input()));
+      });
+  if (!status.ok()) {
     response->clear_loss();
     response->clear_grad();
-    spdlog::info("Evaluate id={} loss={} input={} -> {}: {}", request.request_id(),
-                 LossName(request), Describe(request.input()),
-                 StatusCodeName(status.error_code()), status.error_message());
   }
   return status;
 }
@@ -140,32 +148,21 @@ LossServiceImpl::EvaluateStream(grpc::CallbackServerContext*) {
 grpc::ServerUnaryReactor* LossServiceImpl::Activate(grpc::CallbackServerContext* context,
                                                     const v1::ActivateRequest* request,
                                                     v1::ActivateResponse* response) {
-  const Clock::time_point start = Clock::now();
+  const grpc::Status status = Run(
+      [&] {
+        TensorDecoder decoder;
+        absl::StatusOr<ActivationRequest> core = ToCoreRequest(*request, decoder);
+        if (!core.ok()) return ToGrpcStatus(core.status());
+        ProtoAllocator out(EncodingOf(request->input()), nullptr, nullptr,
+                           response->mutable_output());
+        return ToGrpcStatus(lossservice::Activate(*core, out));
+      },
+      [&] {
+        return absl::StrCat("Activate ", static_cast<int>(request->activation()),
+                            " input=", Describe(request->input()));
+      });
+  if (!status.ok()) response->Clear();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  InflightSlot slot(*this);
-  grpc::Status status;
-  if (!slot.admitted()) {
-    status = slot.Refusal();
-  } else {
-    TensorDecoder decoder;
-    absl::StatusOr<ActivationRequest> core = ToCoreRequest(*request, decoder);
-    if (core.ok()) {
-      ProtoAllocator out(EncodingOf(request->input()), nullptr, nullptr,
-                         response->mutable_output());
-      status = ToGrpcStatus(lossservice::Activate(*core, out));
-    } else {
-      status = ToGrpcStatus(core.status());
-    }
-  }
-  if (status.ok()) {
-    spdlog::debug("Activate {} input={} -> OK in {}us", v1::Activation_Name(request->activation()),
-                 Describe(request->input()), MicrosSince(start));
-  } else {
-    response->Clear();
-    spdlog::info("Activate {} input={} -> {}: {}", static_cast<int>(request->activation()),
-                 Describe(request->input()), StatusCodeName(status.error_code()),
-                 status.error_message());
-  }
   reactor->Finish(status);
   return reactor;
 }

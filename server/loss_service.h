@@ -4,6 +4,9 @@
 #define LOSSSERVICE_SERVER_LOSS_SERVICE_H_
 
 #include <atomic>
+#include <string>
+
+#include "absl/functional/function_ref.h"
 
 #include "grpcpp/grpcpp.h"
 #include "lossservice/v1/loss_service.grpc.pb.h"
@@ -34,6 +37,11 @@ class LossServiceImpl final : public v1::LossService::CallbackService {
  private:
   // Counts an evaluation in flight for as long as it lives.
   class InflightSlot;
+
+  // Runs `compute` if the in-flight limit admits it, and logs the outcome
+  // once (`describe` is called only when a line is written).
+  grpc::Status Run(absl::FunctionRef<grpc::Status()> compute,
+                   absl::FunctionRef<std::string()> describe);
 
   const int max_inflight_;
   std::atomic<int> inflight_{0};
