@@ -265,8 +265,7 @@ int RunList(v1::LossService::StubInterface& stub) {
     std::cout << loss.name() << std::string(name_width - loss.name().size(), ' ')
               << "  field " << loss.field_number()
               << "  grad: " << (loss.has_grad() ? "yes" : "no")
-              << "  reductions: " << absl::StrJoin(reductions, ", ")
-              << (loss.implemented() ? "" : "  (not implemented)") << "\n";
+              << "  reductions: " << absl::StrJoin(reductions, ", ") << "\n";
     std::cout << "    input:   " << loss.input() << "\n";
     std::cout << "    target:  " << loss.target() << "\n";
     std::cout << "    options: "

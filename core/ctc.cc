@@ -57,7 +57,11 @@ absl::Status CheckLengthsTensor(const std::optional<TensorView>& t, absl::string
         p.batched ? absl::StrCat("[", p.batch, "]") : std::string("[]"), " for input ",
         ShapeString(input.shape)));
   }
-  if (absl::Status s = CheckIndex(*t, field); !s.ok()) return s;
+  if (t->dtype != DType::kInt64 && t->dtype != DType::kInt32) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " must be INT64 or INT32, got ",
+                                                   DTypeName(t->dtype), " ",
+                                                   ShapeString(t->shape)));
+  }
   if (p.batched) {
     return CheckShapeEquals(*t, field, {p.batch},
                             absl::StrCat("the batch of input (T, N, C) ", ShapeString(input.shape)));
@@ -140,23 +144,18 @@ absl::Status CheckCtc(const LossRequest& r, const CtcOptions& o, CtcProblem& p) 
       p.offsets[b] = b * width;
     }
   } else {
-    // Saturates instead of overflowing: any total above numel is a mismatch.
     const int64_t labels = target.numel();
     int64_t total = 0;
-    bool over = false;
+    bool overflow = false;
     for (int64_t b = 0; b < p.batch; ++b) {
       p.offsets[b] = total;
-      if (p.target_lengths[b] > labels - total) {
-        over = true;
-        break;
-      }
-      total += p.target_lengths[b];
+      overflow = overflow || __builtin_add_overflow(total, p.target_lengths[b], &total);
     }
-    if (over || total != labels) {
-      std::string sum = over ? absl::StrCat("more than ", labels) : absl::StrCat(total);
+    if (overflow || total != labels) {
       return absl::InvalidArgumentError(absl::StrCat(
           "size mismatch: concatenated target ", ShapeString(target.shape), " holds ", labels,
-          " labels but sum(ctc.target_lengths) = ", sum,
+          " labels but sum(ctc.target_lengths) = ",
+          overflow ? std::string("more than 2^63 - 1") : absl::StrCat(total),
           " (padded targets must have shape (N, S))"));
     }
   }
@@ -189,23 +188,46 @@ absl::Status CheckCtc(const LossRequest& r, const CtcOptions& o, CtcProblem& p) 
   return CheckGradOutput(r, ReducedShape(r.reduction, p.loss_shape));
 }
 
-// log(exp(a) + exp(b) + exp(c)), as PyTorch's CPU kernel computes it.
+// exp(v - m) for a term v of a log-sum-exp whose largest term is m: 1 for
+// the largest term itself (exp(0), the same bits, one exp fewer) and 0 for
+// -inf terms (exp(-inf - m) is 0 for every m, NaN included: a NaN m comes from
+// a NaN term, which makes the sum NaN anyway).
+inline double ExpRelative(double v, double m) {
+  if (v == m) return 1.0;
+  if (v == kNegInf) return 0.0;
+  return std::exp(v - m);
+}
+
+// log(exp(a) + exp(b) + exp(c)), with PyTorch's CPU kernel's rounding:
+// log(exp(a - m) + exp(b - m) + exp(c - m)) + m for the largest term m, m = 0
+// when every term is -inf (-inf - -inf would be NaN). NaN and +inf propagate
+// as there (a +inf term gives NaN).
 inline double LogSumExp3(double a, double b, double c) {
   double m = a;
   if (b > m) m = b;
   if (c > m) m = c;
-  if (m == kNegInf) m = 0;  // every term impossible: -inf - -inf would be NaN
-  return std::log(std::exp(a - m) + std::exp(b - m) + std::exp(c - m)) + m;
+  if (m == kNegInf) {
+    if (a == kNegInf && b == kNegInf && c == kNegInf) return kNegInf;  // log(0) + 0
+    m = 0;
+  } else if (m == kInf) {
+    return std::numeric_limits<double>::quiet_NaN();  // exp(inf - inf)
+  }
+  return std::log(ExpRelative(a, m) + ExpRelative(b, m) + ExpRelative(c, m)) + m;
 }
 
-// log(exp(a) + exp(b)), as PyTorch's CPU kernel computes it.
+// log(exp(a) + exp(b)), the same way (m = std::max(a, b) as in PyTorch).
 inline double LogSumExp2(double a, double b) {
   double m = std::max(a, b);
-  if (m == kNegInf) m = 0;
-  return std::log(std::exp(a - m) + std::exp(b - m)) + m;
+  if (m == kNegInf) {
+    if (a == kNegInf && b == kNegInf) return kNegInf;
+    m = 0;
+  } else if (m == kInf) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  return std::log(ExpRelative(a, m) + ExpRelative(b, m)) + m;
 }
 
-// One sample's recursions. Frame t of the sample is lp(t)[c].
+// One sample's recursions; Frame(t)[c] is its log-probability of class c at t.
 template <typename F>
 class CtcSample {
  public:
@@ -278,12 +300,8 @@ class CtcSample {
         cur[s] = LogSumExp3(next[s], b2, b3) + static_cast<double>(lp[c]);
         const double ab = a[s] + cur[s];
         double& sum = acc[c];
-        if (sum == kNegInf) {
-          sum = ab;
-        } else {
-          const double m = std::max(sum, ab);
-          sum = std::log(std::exp(sum - m) + std::exp(ab - m)) + m;
-        }
+        // PyTorch: the first term is assigned, later ones log-added.
+        sum = sum == kNegInf ? ab : LogSumExp2(sum, ab);
       }
       WriteGradRow(t, nll, scale, acc, grad);
       std::swap(cur, next);
@@ -315,15 +333,10 @@ class CtcSample {
 template <typename F>
 absl::Status CtcKernel(const LossRequest& r, const CtcOptions& o, const CtcProblem& p,
                        OutputAllocator& out) {
-  constexpr DType kDType = std::is_same_v<F, float> ? DType::kFloat32 : DType::kFloat64;
   const F* x = r.input.data_as<F>();
   const bool none = r.reduction == Reduction::kNone;
   const bool mean = r.reduction == Reduction::kMean;
-  F* loss = static_cast<F*>(out.Allocate(OutputAllocator::Slot::kLoss, kDType,
-                                         ReducedShape(r.reduction, p.loss_shape)));
-  F* grad = r.compute_grad ? static_cast<F*>(out.Allocate(OutputAllocator::Slot::kGrad, kDType,
-                                                          r.input.shape))
-                           : nullptr;
+  const auto [loss, grad] = AllocateLossOutputs<F>(r, p.loss_shape, out);
   std::vector<F> go_scratch;
   const F* go = r.grad_output ? AsFloat<F>(*r.grad_output, go_scratch) : nullptr;
 
@@ -386,8 +399,10 @@ absl::Status CtcKernel(const LossRequest& r, const CtcOptions& o, const CtcProbl
 //  * input_lengths / target_lengths: INT64 or INT32 of shape (N); () or (1)
 //    unbatched. Input lengths must be in [1, T]: PyTorch accepts 0 but reads
 //    outside its alpha table (a garbage loss), so 0 is INVALID_ARGUMENT here.
-//    Labels in use must be in [0, C) and differ from the blank; PyTorch does
-//    not check them (it computes a meaningless loss), this does.
+//    Labels in use must be in [0, C) and differ from the blank, and target
+//    lengths must be >= 0; PyTorch checks neither (it computes a meaningless
+//    loss), nor does it refuse floating targets or lengths (it casts them);
+//    all of these are INVALID_ARGUMENT here.
 //  * Quirk kept: mean is mean_b(loss_b / max(target_length_b, 1)), PyTorch
 //    clamps target lengths at 1, so an empty target counts its full loss.
 //    sum is the plain sum; none is (N), or () unbatched. N = 0: mean is NaN.
@@ -395,8 +410,12 @@ absl::Status CtcKernel(const LossRequest& r, const CtcOptions& o, const CtcProbl
 //    between repeated labels) gives loss +inf and, as in PyTorch, a NaN
 //    gradient on the sample's frames t < input_length (-inf + inf in the
 //    formula above). With zero_infinity the loss and every gradient of that
-//    sample are 0.
-//  * Computed in double for float32 too; the alpha table of one sample at a
+//    sample are 0 (only +inf is zeroed; a NaN loss stays NaN). A -inf
+//    log-probability of a class gets a NaN gradient the same way
+//    (exp(-inf + nll + inf)), as in PyTorch.
+//  * Computed in double for float32 too (PyTorch's float32 kernel runs in
+//    float and drifts by more than 1e-5 relative over ~50 frames; this
+//    matches the float64 result of the same inputs); the alpha table of one sample at a
 //    time (input_length * (2 target_length + 1) doubles, at most 2^26 cells,
 //    else RESOURCE_EXHAUSTED) and two frames of beta.
 absl::Status Evaluate(const LossRequest& r, const CtcOptions& o, OutputAllocator& out) {

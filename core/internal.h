@@ -257,9 +257,6 @@ absl::Status Evaluate(const LossRequest& r, const TripletMarginOptions& o, Outpu
 // ctc.cc
 absl::Status Evaluate(const LossRequest& r, const CtcOptions& o, OutputAllocator& out);
 
-/// The answer for a loss this server does not compute yet.
-absl::Status NotImplemented(const LossRequest& r);
-
 }  // namespace lossservice::internal
 
 #endif  // LOSSSERVICE_CORE_INTERNAL_H_

@@ -128,11 +128,4 @@ absl::Status EvaluateLoss(const LossRequest& request, OutputAllocator& out) {
       request.options);
 }
 
-namespace internal {
-absl::Status NotImplemented(const LossRequest& r) {
-  return absl::UnimplementedError(absl::StrCat(
-      "loss ", InfoFor(r.options).name, " is not implemented by this server yet"));
-}
-}  // namespace internal
-
 }  // namespace lossservice

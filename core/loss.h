@@ -105,8 +105,7 @@ struct LossRequest {
 /// Validates `request` (shapes, dtypes, options, domains) and, only if it is
 /// valid, writes the loss (the input's dtype; shape [] unless the reduction
 /// is kNone) and, when asked, the gradient with respect to the input into
-/// `out`. Client mistakes are InvalidArgument naming the field and shapes;
-/// losses not written yet are Unimplemented naming the loss.
+/// `out`. Client mistakes are InvalidArgument naming the field and shapes.
 absl::Status EvaluateLoss(const LossRequest& request, OutputAllocator& out);
 
 /// What a client needs to know to call one loss (ListLosses).
@@ -118,7 +117,6 @@ struct LossInfo {
   std::vector<absl::string_view> options;  ///< "ignore_index = -100"
   std::vector<Reduction> reductions;
   bool has_grad;
-  bool implemented;
 };
 
 /// Every loss of the contract, in field-number order.

@@ -1,28 +1,552 @@
 // Margin and embedding losses: multilabel_soft_margin, multi_margin,
 // multilabel_margin, cosine_embedding, triplet_margin.
+//
+// Layout: each of these losses works on rows, the input's last dimension (C
+// classes or D features), contiguous in memory; one row is one sample of the
+// unreduced loss. A row's arithmetic is done in double from the input's
+// values, also for float32 inputs, so that float32 results equal PyTorch's
+// float64 evaluation of the same values rounded once; sums are accumulated in
+// double.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
 #include "core/internal.h"
 
 namespace lossservice::internal {
+namespace {
 
-absl::Status Evaluate(const LossRequest& r, const MultiLabelSoftMarginOptions&, OutputAllocator&) {
-  return NotImplemented(r);
+template <typename T>
+constexpr DType kDTypeOf = std::is_same_v<T, float> ? DType::kFloat32 : DType::kFloat64;
+
+// The samples of an input seen as rows of its last dimension.
+struct Rows {
+  int64_t count = 0;   // samples
+  int64_t length = 0;  // C or D
+  Shape loss_shape;    // the unreduced loss's shape
+};
+
+// Rows of the last dimension; a 0-d input is one row of one element.
+Rows LastDimRows(const TensorView& input) {
+  Rows rows;
+  if (input.dim() == 0) {
+    rows.count = 1;
+    rows.length = 1;
+    return rows;
+  }
+  rows.length = input.shape.back();
+  rows.loss_shape.assign(input.shape.begin(), input.shape.end() - 1);
+  rows.count = NumElements(rows.loss_shape);
+  return rows;
 }
 
-absl::Status Evaluate(const LossRequest& r, const MultiMarginOptions&, OutputAllocator&) {
-  return NotImplemented(r);
+// Writes the loss and, when asked, the gradient, sample by sample.
+// `row(i, g, grad_row)` returns the loss of sample i (in double) and, when
+// `grad_row` is not null, writes g * d loss_i / d row_i into it; g is the
+// upstream gradient of sample i (grad_output, divided by the sample count
+// under mean). Mean over zero samples is NaN (0 / 0), the sum 0.
+template <typename T, typename F>
+absl::Status ReduceRows(const LossRequest& r, const Rows& rows, OutputAllocator& out, F&& row) {
+  T* loss = static_cast<T*>(out.Allocate(OutputAllocator::Slot::kLoss, kDTypeOf<T>,
+                                         ReducedShape(r.reduction, rows.loss_shape)));
+  T* grad = r.compute_grad ? static_cast<T*>(out.Allocate(OutputAllocator::Slot::kGrad,
+                                                          kDTypeOf<T>, r.input.shape))
+                           : nullptr;
+  std::vector<T> go_scratch;
+  const T* go = r.grad_output ? AsFloat<T>(*r.grad_output, go_scratch) : nullptr;
+  const bool none = r.reduction == Reduction::kNone;
+  Acc uniform = go && !none ? static_cast<Acc>(go[0]) : 1.0;
+  if (r.reduction == Reduction::kMean) uniform /= static_cast<Acc>(rows.count);
+  Acc sum = 0;
+  for (int64_t i = 0; i < rows.count; ++i) {
+    const Acc g = none && go ? static_cast<Acc>(go[i]) : uniform;
+    const Acc li = row(i, g, grad ? grad + i * rows.length : nullptr);
+    if (none) {
+      loss[i] = static_cast<T>(li);
+    } else {
+      sum += li;
+    }
+  }
+  if (r.reduction == Reduction::kSum) loss[0] = static_cast<T>(sum);
+  if (r.reduction == Reduction::kMean) loss[0] = static_cast<T>(sum / static_cast<Acc>(rows.count));
+  return absl::OkStatus();
 }
 
-absl::Status Evaluate(const LossRequest& r, const MultiLabelMarginOptions&, OutputAllocator&) {
-  return NotImplemented(r);
+// PyTorch's sgn for real numbers: sgn(NaN) = 0.
+inline double Sgn(double v) { return static_cast<double>((0.0 < v) - (v < 0.0)); }
+
+// torch.nn.functional.logsigmoid and its derivative, in PyTorch's CPU form:
+// min(x, 0) - log1p(exp(-|x|)); the derivative is sigmoid(-x), written so that
+// it stays exact for large |x|.
+inline double LogSigmoid(double x) { return std::min(0.0, x) - std::log1p(std::exp(-std::abs(x))); }
+inline double LogSigmoidGrad(double x) {
+  const double z = std::exp(-std::abs(x));
+  return x < 0 ? 1.0 - z / (1.0 + z) : z / (1.0 + z);
 }
 
-absl::Status Evaluate(const LossRequest& r, const CosineEmbeddingOptions&, OutputAllocator&) {
-  return NotImplemented(r);
+// The class count and sample count of multi_margin / multilabel_margin's
+// input: (N, C) or (C) with C > 0 (N may be 0), or () as one class.
+absl::StatusOr<Rows> CheckMarginClassInput(const TensorView& input, absl::string_view loss) {
+  const bool ok = input.dim() == 0 || (input.dim() == 1 && input.shape[0] > 0) ||
+                  (input.dim() == 2 && input.shape[1] > 0);
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "input: ", loss, " takes scores of shape (N, C) or (C) with C > 0, got ",
+        ShapeString(input.shape)));
+  }
+  Rows rows;
+  if (input.dim() == 2) {
+    rows.count = input.shape[0];
+    rows.length = input.shape[1];
+    rows.loss_shape = {rows.count};
+  } else {
+    rows.count = 1;
+    rows.length = input.dim() == 0 ? 1 : input.shape[0];
+  }
+  return rows;
 }
 
-absl::Status Evaluate(const LossRequest& r, const TripletMarginOptions&, OutputAllocator&) {
-  return NotImplemented(r);
+// Checks an option tensor that must be present, floating and of the input's
+// shape.
+absl::Status CheckLikeInput(const std::optional<TensorView>& t, absl::string_view field,
+                            absl::string_view what, const TensorView& input) {
+  if (!t) return absl::InvalidArgumentError(absl::StrCat(field, " is required: ", what));
+  if (absl::Status s = CheckFloating(*t, field); !s.ok()) return s;
+  return CheckShapeEquals(*t, field, input.shape, absl::StrCat("input ", ShapeString(input.shape)));
 }
 
+// The p-norm of PyTorch's pairwise_distance, ||a - b + eps||_p over one row,
+// and its derivative as PyTorch's autograd computes it (norm_backward).
+class RowNorm {
+ public:
+  explicit RowNorm(double p) : p_(p) {}
+
+  // The norm of the row d(k) = a[k] - b[k] + eps, k < n. An empty row has
+  // norm 0 for every p.
+  template <typename T>
+  double Forward(const T* a, const T* b, double eps, int64_t n) {
+    const auto d = [&](int64_t k) {
+      return static_cast<double>(a[k]) - static_cast<double>(b[k]) + eps;
+    };
+    norm_ = 0;
+    max_count_ = 0;
+    if (n == 0) return norm_;
+    if (p_ == 0) {
+      for (int64_t k = 0; k < n; ++k) norm_ += d(k) != 0 ? 1.0 : 0.0;  // NaN counts
+    } else if (std::isinf(p_)) {
+      // max |d| for +inf, min |d| for -inf; NaN propagates.
+      norm_ = std::abs(d(0));
+      for (int64_t k = 1; k < n && !std::isnan(norm_); ++k) {
+        const double v = std::abs(d(k));
+        if (std::isnan(v) || (p_ > 0 ? v > norm_ : v < norm_)) norm_ = v;
+      }
+      // The gradient is shared by the elements at the extremum (and NaNs).
+      for (int64_t k = 0; k < n; ++k) {
+        const double v = std::abs(d(k));
+        max_count_ += v == norm_ || std::isnan(v) ? 1 : 0;
+      }
+    } else if (p_ == 1) {
+      for (int64_t k = 0; k < n; ++k) norm_ += std::abs(d(k));
+    } else if (p_ == 2) {
+      for (int64_t k = 0; k < n; ++k) norm_ += d(k) * d(k);
+      norm_ = std::sqrt(norm_);
+    } else {
+      for (int64_t k = 0; k < n; ++k) norm_ += std::pow(std::abs(d(k)), p_);
+      norm_ = std::pow(norm_, 1.0 / p_);
+    }
+    return norm_;
+  }
+
+  // g * d norm / d d(k) for the element value v = d(k) of the row last given
+  // to Forward, with PyTorch's masking: 0 where the norm is 0 (p >= 1), 0 at
+  // v = 0 for p < 1; p = 0 has no gradient at all.
+  double Backward(double v, double g) const {
+    if (p_ == 0) return 0;
+    if (p_ == 1) return Sgn(v) * g;
+    if (p_ == 2) return g * (norm_ == 0 ? 0.0 : v / norm_);
+    if (std::isinf(p_)) {
+      const double a = std::abs(v);
+      const bool at_extremum = a == norm_ || std::isnan(a);
+      return Sgn(v) * ((g / static_cast<double>(max_count_)) * (at_extremum ? 1.0 : 0.0));
+    }
+    const double a = std::abs(v);
+    if (p_ < 1) {
+      const double scaled = v == 0 ? 0.0 : Sgn(v) * std::pow(a, p_ - 1);
+      return scaled * g * std::pow(norm_, 1 - p_);
+    }
+    const double scale = norm_ == 0 ? 0.0 : g / std::pow(norm_, p_ - 1);
+    if (p_ < 2) return Sgn(v) * std::pow(a, p_ - 1) * scale;
+    return v * std::pow(a, p_ - 2) * scale;
+  }
+
+ private:
+  double p_;
+  double norm_ = 0;
+  int64_t max_count_ = 0;
+};
+
+}  // namespace
+
+// torch.nn.MultiLabelSoftMarginLoss: per sample
+//   sum_c w_c * -(y_c logsigmoid(x_c) + (1 - y_c) logsigmoid(-x_c)) / C
+// over the last dimension (PyTorch accepts any rank >= 1 and treats the last
+// dimension as the classes; the loss has the input's shape without it).
+// Targets may be any float (soft labels). Kept from PyTorch: the formula is
+// evaluated as written, so x = +-inf with the matching label gives
+// 0 * -inf = NaN; C = 0 gives 0 / 0 = NaN per sample.
+absl::Status Evaluate(const LossRequest& r, const MultiLabelSoftMarginOptions& o,
+                      OutputAllocator& out) {
+  if (r.input.dim() == 0) {
+    return absl::InvalidArgumentError(
+        "input: multilabel_soft_margin takes scores of shape (N, C) or (C) (any rank >= 1, the "
+        "classes last), got []");
+  }
+  if (absl::Status s = CheckTargetLikeInput(r); !s.ok()) return s;
+  const Rows rows = LastDimRows(r.input);
+  if (absl::Status s = CheckClassWeight(o.weight, "multilabel_soft_margin.weight", rows.length);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckGradOutput(r, ReducedShape(r.reduction, rows.loss_shape)); !s.ok()) {
+    return s;
+  }
+  return DispatchFloat(r.input.dtype, [&]<typename T>() {
+    const T* x = r.input.data_as<T>();
+    std::vector<T> y_scratch, w_scratch;
+    const T* y = AsFloat<T>(*r.target, y_scratch);
+    const T* w = o.weight ? AsFloat<T>(*o.weight, w_scratch) : nullptr;
+    const int64_t C = rows.length;
+    return ReduceRows<T>(r, rows, out, [&](int64_t i, Acc g, T* grad) {
+      const T* xr = x + i * C;
+      const T* yr = y + i * C;
+      const Acc gc = g / static_cast<Acc>(C);
+      Acc sum = 0;
+      for (int64_t c = 0; c < C; ++c) {
+        const double xc = xr[c], yc = yr[c];
+        const double wc = w ? static_cast<double>(w[c]) : 1.0;
+        sum += -(yc * LogSigmoid(xc) + (1 - yc) * LogSigmoid(-xc)) * wc;
+        if (grad) {
+          grad[c] = static_cast<T>(
+              gc * wc * ((1 - yc) * LogSigmoidGrad(-xc) - yc * LogSigmoidGrad(xc)));
+        }
+      }
+      return sum / static_cast<Acc>(C);
+    });
+  });
+}
+
+// torch.nn.MultiMarginLoss: per sample, with y its class,
+//   sum_{i != y} w_y max(0, margin - x_y + x_i)^p / C,   p in {1, 2}.
+// Shapes as PyTorch checks them: input (N, C) or (C) with C > 0, or () as one
+// class; the target holds one index per sample (N of them, or 1 for an
+// unbatched input) with at most one dimension, and the unreduced loss has the
+// target's shape (so (C) with target (1) gives (1), (1, C) with target ()
+// gives ()). Kept from PyTorch: only z > 0 counts, so a NaN z (a NaN score or
+// margin) adds nothing, and a tie z = 0 has no gradient. The mean divides by
+// N, also with a weight. Not kept: PyTorch 1.13 returns uninitialized memory
+// for mean / sum over an empty batch; here they are NaN and 0.
+absl::Status Evaluate(const LossRequest& r, const MultiMarginOptions& o, OutputAllocator& out) {
+  if (o.p != 1 && o.p != 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("multi_margin.p must be 1 or 2, got ", o.p));
+  }
+  absl::StatusOr<Rows> checked = CheckMarginClassInput(r.input, "multi_margin");
+  if (!checked.ok()) return checked.status();
+  Rows rows = *std::move(checked);
+  if (!r.target) return absl::InvalidArgumentError("target is required");
+  if (absl::Status s = CheckIndex(*r.target, "target"); !s.ok()) return s;
+  // PyTorch asks only for one index per sample in at most one dimension.
+  if (!(r.target->dim() <= 1 && r.target->numel() == rows.count)) {
+    if (absl::Status s = CheckShapeEquals(*r.target, "target", rows.loss_shape,
+                                          absl::StrCat("input ", ShapeString(r.input.shape)));
+        !s.ok()) {
+      return s;
+    }
+  }
+  rows.loss_shape = r.target->shape;
+  const int64_t C = rows.length;
+  if (absl::Status s = CheckClassWeight(o.weight, "multi_margin.weight", C); !s.ok()) return s;
+  std::vector<int64_t> index_scratch;
+  const int64_t* target = AsIndex(*r.target, index_scratch);
+  for (int64_t i = 0; i < rows.count; ++i) {
+    if (target[i] < 0 || target[i] >= C) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "target: class index ", target[i], " at flat position ", i, " is out of range for ", C,
+          " classes (valid: 0 to ", C - 1, ")"));
+    }
+  }
+  if (absl::Status s = CheckGradOutput(r, ReducedShape(r.reduction, rows.loss_shape)); !s.ok()) {
+    return s;
+  }
+  return DispatchFloat(r.input.dtype, [&]<typename T>() {
+    const T* x = r.input.data_as<T>();
+    std::vector<T> w_scratch;
+    const T* w = o.weight ? AsFloat<T>(*o.weight, w_scratch) : nullptr;
+    const double margin = o.margin;
+    const bool square = o.p == 2;
+    return ReduceRows<T>(r, rows, out, [&](int64_t i, Acc g, T* grad) {
+      const T* xr = x + i * C;
+      const int64_t y = target[i];
+      const double xy = xr[y];
+      const double wy = w ? static_cast<double>(w[y]) : 1.0;
+      const double gc = g * wy / static_cast<double>(C);
+      Acc sum = 0, grad_y = 0;
+      for (int64_t c = 0; c < C; ++c) {
+        if (c == y) continue;
+        const double z = margin - xy + static_cast<double>(xr[c]);
+        double gz = 0;
+        if (z > 0) {
+          sum += (square ? z * z : z) * wy;
+          gz = square ? 2 * z * gc : gc;
+        }
+        if (grad) grad[c] = static_cast<T>(gz);
+        grad_y -= gz;
+      }
+      if (grad) grad[y] = static_cast<T>(grad_y);
+      return sum / static_cast<Acc>(C);
+    });
+  });
+}
+
+// torch.nn.MultiLabelMarginLoss: per sample, with J its labels (the target
+// row up to the first -1) and I the other classes,
+//   sum_{j in J} sum_{i in I} max(0, 1 - (x_j - x_i)) / C.
+// Input (N, C) or (C) with C > 0, or () as one class; the target has the
+// input's shape (for an unbatched input, any shape of at most one dimension
+// holding C labels). Kept from PyTorch: every target value must be in
+// [-1, C), also after the first -1 (those are otherwise ignored); a label
+// given twice counts twice in the sum over J; only terms > 0 count (a NaN
+// adds nothing; a tie has no gradient). The mean divides by N. Not kept:
+// PyTorch 1.13 returns uninitialized memory for mean / sum over an empty
+// batch; here they are NaN and 0.
+absl::Status Evaluate(const LossRequest& r, const MultiLabelMarginOptions&,
+                      OutputAllocator& out) {
+  absl::StatusOr<Rows> checked = CheckMarginClassInput(r.input, "multilabel_margin");
+  if (!checked.ok()) return checked.status();
+  const Rows rows = *std::move(checked);
+  const int64_t C = rows.length;
+  if (!r.target) return absl::InvalidArgumentError("target is required");
+  if (absl::Status s = CheckIndex(*r.target, "target"); !s.ok()) return s;
+  if (r.input.dim() == 2 || !(r.target->dim() <= 1 && r.target->numel() == C)) {
+    const Shape expected = r.input.dim() == 0 ? Shape{} : r.input.shape;
+    if (absl::Status s = CheckShapeEquals(*r.target, "target", expected,
+                                          absl::StrCat("input ", ShapeString(r.input.shape)));
+        !s.ok()) {
+      return s;
+    }
+  }
+  std::vector<int64_t> index_scratch;
+  const int64_t* target = AsIndex(*r.target, index_scratch);
+  const int64_t n = r.target->numel();
+  for (int64_t i = 0; i < n; ++i) {
+    if (target[i] < -1 || target[i] >= C) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "target: label ", target[i], " at flat position ", i, " is out of range for ", C,
+          " classes (valid: 0 to ", C - 1,
+          ", and -1 to end a sample's labels; values after the -1 are checked too)"));
+    }
+  }
+  if (absl::Status s = CheckGradOutput(r, ReducedShape(r.reduction, rows.loss_shape)); !s.ok()) {
+    return s;
+  }
+  return DispatchFloat(r.input.dtype, [&]<typename T>() {
+    const T* x = r.input.data_as<T>();
+    // Per class of the current sample: whether it is a label, and how often
+    // it enters an active term (+1 as a non-label, -1 as a label).
+    std::vector<char> is_label(static_cast<size_t>(C));
+    std::vector<int64_t> hits(static_cast<size_t>(C));
+    return ReduceRows<T>(r, rows, out, [&](int64_t i, Acc g, T* grad) {
+      const T* xr = x + i * C;
+      const int64_t* yr = target + i * C;
+      std::fill(is_label.begin(), is_label.end(), 0);
+      std::fill(hits.begin(), hits.end(), 0);
+      int64_t labels = 0;
+      while (labels < C && yr[labels] >= 0) is_label[yr[labels++]] = 1;
+      Acc sum = 0;
+      for (int64_t j = 0; j < labels; ++j) {
+        const int64_t label = yr[j];
+        const double x_label = xr[label];
+        for (int64_t c = 0; c < C; ++c) {
+          if (is_label[c]) continue;
+          const double z = 1.0 - x_label + static_cast<double>(xr[c]);
+          if (z > 0) {
+            sum += z;
+            --hits[label];
+            ++hits[c];
+          }
+        }
+      }
+      if (grad) {
+        const double gc = g / static_cast<double>(C);
+        for (int64_t c = 0; c < C; ++c) grad[c] = static_cast<T>(static_cast<double>(hits[c]) * gc);
+      }
+      return sum / static_cast<Acc>(C);
+    });
+  });
+}
+
+// torch.nn.CosineEmbeddingLoss with x1 the input and x2 = input2, (N, D) with
+// target (N), or (D) with target (): with PyTorch's EPSILON = float(1e-12)
+// (a float constant, 9.9999999600419720e-13, also for float64) inside the
+// norms,
+//   cos = sum(x1 x2) / sqrt((sum(x1^2) + EPS) (sum(x2^2) + EPS))
+//   loss = 1 - cos where y == 1, max(0, cos - margin) where y == -1,
+//          0 for any other target value (PyTorch's where(), so 0 even when cos
+//          is NaN).
+// The target may be floating or integer, as PyTorch accepts both. The clamp
+// passes gradient where cos - margin >= 0 (also at equality). Gradient with
+// respect to x1 only: g (x2 / denom - cos x1 / (sum(x1^2) + EPS)).
+absl::Status Evaluate(const LossRequest& r, const CosineEmbeddingOptions& o,
+                      OutputAllocator& out) {
+  if (r.input.dim() != 1 && r.input.dim() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "input: cosine_embedding takes embeddings of shape (N, D) or (D), got ",
+        ShapeString(r.input.shape)));
+  }
+  if (absl::Status s = CheckLikeInput(o.input2, "cosine_embedding.input2",
+                                      "the second embeddings, of the input's shape", r.input);
+      !s.ok()) {
+    return s;
+  }
+  const Rows rows = LastDimRows(r.input);
+  if (!r.target) return absl::InvalidArgumentError("target is required");
+  if (absl::Status s = CheckShapeEquals(
+          *r.target, "target", rows.loss_shape,
+          absl::StrCat("input ", ShapeString(r.input.shape), " (one +1 / -1 per row)"));
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckGradOutput(r, ReducedShape(r.reduction, rows.loss_shape)); !s.ok()) {
+    return s;
+  }
+  // The target as +1, -1 or 0 (anything else).
+  std::vector<int8_t> sign(static_cast<size_t>(rows.count));
+  {
+    std::vector<double> f_scratch;
+    std::vector<int64_t> i_scratch;
+    const double* f = IsFloating(r.target->dtype) ? AsFloat<double>(*r.target, f_scratch) : nullptr;
+    const int64_t* k = f ? nullptr : AsIndex(*r.target, i_scratch);
+    for (int64_t i = 0; i < rows.count; ++i) {
+      const double v = f ? f[i] : static_cast<double>(k[i]);
+      sign[i] = v == 1 ? 1 : v == -1 ? -1 : 0;
+    }
+  }
+  return DispatchFloat(r.input.dtype, [&]<typename T>() {
+    // PyTorch's EPSILON is a float, also for float64 inputs.
+    constexpr double kEpsilon = 1e-12f;
+    const T* x1 = r.input.data_as<T>();
+    std::vector<T> x2_scratch;
+    const T* x2 = AsFloat<T>(*o.input2, x2_scratch);
+    const int64_t D = rows.length;
+    const double margin = o.margin;
+    return ReduceRows<T>(r, rows, out, [&](int64_t i, Acc g, T* grad) {
+      const T* a = x1 + i * D;
+      const T* b = x2 + i * D;
+      Acc prod = 0, mag1 = 0, mag2 = 0;
+      for (int64_t k = 0; k < D; ++k) {
+        const double ak = a[k], bk = b[k];
+        prod += ak * bk;
+        mag1 += ak * ak;
+        mag2 += bk * bk;
+      }
+      mag1 += kEpsilon;
+      mag2 += kEpsilon;
+      const double denom = std::sqrt(mag1 * mag2);
+      const double cos = prod / denom;
+      double loss = 0, g_cos = 0;
+      if (sign[i] == 1) {
+        loss = 1 - cos;
+        g_cos = -g;
+      } else if (sign[i] == -1) {
+        const double v = cos - margin;
+        loss = v < 0 ? 0.0 : v;  // NaN stays NaN
+        g_cos = v >= 0 ? g : 0.0;
+      }
+      if (grad) {
+        for (int64_t k = 0; k < D; ++k) {
+          const double ak = a[k], bk = b[k];
+          grad[k] = static_cast<T>(g_cos * (bk / denom - cos * ak / mag1));
+        }
+      }
+      return loss;
+    });
+  });
+}
+
+// torch.nn.TripletMarginLoss, the input being the anchor a:
+//   max(0, margin + d(a, positive) - d(a, negative)),
+// with PyTorch's pairwise_distance d(u, v) = ||u - v + eps||_p over the last
+// dimension; with swap, d(a, negative) is replaced by
+// min(d(a, negative), d(positive, negative)). Shapes as PyTorch accepts them
+// (any rank; the last dimension holds the features, and the loss has the
+// input's shape without it; () is one feature), except that positive and
+// negative must have exactly the anchor's shape. Any p is accepted, as in
+// PyTorch: 0 (count of non-zeros, no gradient), fractional, negative, and
+// +-inf (max / min |d|); an empty row has distance 0. Gradient with respect to
+// the anchor only, as PyTorch's autograd gives it: the clamp passes gradient
+// where the argument is >= 0 (also at equality); with swap, a tie
+// d(a, negative) == d(positive, negative) sends half the gradient to
+// d(a, negative) (torch.minimum's rule); the norm's gradient is masked to 0
+// where the norm is 0 (p >= 1) and at zero elements (p < 1).
+absl::Status Evaluate(const LossRequest& r, const TripletMarginOptions& o, OutputAllocator& out) {
+  if (r.target) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "triplet_margin takes no target (got one of shape ", ShapeString(r.target->shape),
+        "): the input is the anchor, and positive and negative are options"));
+  }
+  if (absl::Status s = CheckLikeInput(o.positive, "triplet_margin.positive",
+                                      "the positive examples, of the anchor's (input's) shape",
+                                      r.input);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckLikeInput(o.negative, "triplet_margin.negative",
+                                      "the negative examples, of the anchor's (input's) shape",
+                                      r.input);
+      !s.ok()) {
+    return s;
+  }
+  const Rows rows = LastDimRows(r.input);
+  if (absl::Status s = CheckGradOutput(r, ReducedShape(r.reduction, rows.loss_shape)); !s.ok()) {
+    return s;
+  }
+  return DispatchFloat(r.input.dtype, [&]<typename T>() {
+    const T* anchor = r.input.data_as<T>();
+    std::vector<T> p_scratch, n_scratch;
+    const T* positive = AsFloat<T>(*o.positive, p_scratch);
+    const T* negative = AsFloat<T>(*o.negative, n_scratch);
+    const int64_t D = rows.length;
+    const double eps = o.eps;
+    return ReduceRows<T>(r, rows, out, [&](int64_t i, Acc g, T* grad) {
+      const T* a = anchor + i * D;
+      const T* pos = positive + i * D;
+      const T* neg = negative + i * D;
+      RowNorm to_pos(o.p), to_neg(o.p);
+      const double d_pos = to_pos.Forward(a, pos, eps, D);
+      double d_neg = to_neg.Forward(a, neg, eps, D);
+      // Share of the d_neg term's gradient that reaches d(a, negative).
+      double neg_share = 1;
+      if (o.swap) {
+        RowNorm pos_to_neg(o.p);
+        const double d_swap = pos_to_neg.Forward(pos, neg, eps, D);
+        neg_share = d_neg > d_swap ? 0.0 : d_neg == d_swap ? 0.5 : 1.0;
+        if (std::isnan(d_swap) || d_swap < d_neg) d_neg = d_swap;  // torch.minimum
+      }
+      const double v = o.margin + d_pos - d_neg;
+      if (grad) {
+        const double g_v = v >= 0 ? g : 0.0;
+        const double g_neg = -g_v * neg_share;
+        for (int64_t k = 0; k < D; ++k) {
+          const double ak = a[k];
+          grad[k] = static_cast<T>(
+              to_pos.Backward(ak - static_cast<double>(pos[k]) + eps, g_v) +
+              to_neg.Backward(ak - static_cast<double>(neg[k]) + eps, g_neg));
+        }
+      }
+      return v < 0 ? 0.0 : v;  // NaN stays NaN
+    });
+  });
+}
 
 }  // namespace lossservice::internal

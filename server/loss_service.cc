@@ -186,7 +186,6 @@ grpc::ServerUnaryReactor* LossServiceImpl::ListLosses(grpc::CallbackServerContex
       }
     }
     out->set_has_grad(info.has_grad);
-    out->set_implemented(info.implemented);
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);

@@ -132,6 +132,11 @@ TEST(CoreGoldenFile, LoadsAndIsComplete) {
       {"cross_entropy", 250}, {"nll", 120},     {"bce", 80},
       {"bce_with_logits", 100}, {"sigmoid", 10}, {"softmax", 30},
       {"log_softmax", 30},  {"logit", 15},
+      {"huber", 35}, {"smooth_l1", 35}, {"kl_div", 45}, {"poisson_nll", 40},
+      {"gaussian_nll", 55}, {"soft_margin", 22}, {"hinge_embedding", 26},
+      {"margin_ranking", 32}, {"multilabel_soft_margin", 40}, {"multi_margin", 60},
+      {"multilabel_margin", 45}, {"cosine_embedding", 50}, {"triplet_margin", 70},
+      {"ctc", 80},
   };
   for (const auto& [name, min] : min_cases) {
     EXPECT_GE(cases[name], min) << name;
@@ -139,6 +144,11 @@ TEST(CoreGoldenFile, LoadsAndIsComplete) {
   const std::map<std::string, int> min_errors = {
       {"mse", 4}, {"l1", 2},   {"rmse", 6},  {"cross_entropy", 20},
       {"nll", 15}, {"bce", 12}, {"bce_with_logits", 6},
+      {"huber", 4}, {"smooth_l1", 4}, {"kl_div", 3}, {"poisson_nll", 3},
+      {"gaussian_nll", 12}, {"soft_margin", 3}, {"hinge_embedding", 4},
+      {"margin_ranking", 5}, {"multilabel_soft_margin", 5}, {"multi_margin", 12},
+      {"multilabel_margin", 8}, {"cosine_embedding", 7}, {"triplet_margin", 7},
+      {"ctc", 35},
   };
   for (const auto& [name, min] : min_errors) {
     EXPECT_GE(errors[name], min) << name << " error cases";

@@ -440,17 +440,6 @@ TEST_F(ServerTest, GradOutputMustBeShapedLikeTheLoss) {
             "size mismatch: grad_output has shape [2] but must be [] to match the loss");
 }
 
-TEST_F(ServerTest, UnimplementedLossNamesIt) {
-  v1::EvaluateRequest q = Mse(Floats({2}, {1, 2}), Floats({2}, {1, 3}));
-  q.mutable_huber();
-  grpc::Status s = EvaluateStatus(q);
-  if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-    EXPECT_EQ(s.error_message(), "loss huber is not implemented by this server yet");
-  } else {
-    EXPECT_TRUE(s.ok()) << s.error_message();
-  }
-}
-
 TEST_F(ServerTest, RequestOverTheSizeLimit) {
   // The fixture's server takes at most 4 MiB.
   v1::EvaluateRequest q = Mse(Floats({}, {}), Floats({}, {}));
@@ -568,32 +557,70 @@ TEST_F(ServerTest, ListLossesCoversTheWholeOneof) {
   }
 }
 
-// What ListLosses says about reductions and implementation is what Evaluate
-// does: every listed reduction is accepted, every other one refused.
-TEST_F(ServerTest, ListLossesIsTruthfulAboutReductions) {
+// What ListLosses says is what Evaluate does, for every loss: each listed
+// reduction is accepted and every other one refused, the gradient comes back
+// when asked, and an integer input is refused.
+TEST_F(ServerTest, ListLossesIsTruthful) {
   grpc::ClientContext context;
   v1::ListLossesResponse list;
   ASSERT_TRUE(Stub()->ListLosses(&context, v1::ListLossesRequest(), &list).ok());
   for (const v1::LossInfo& info : list.losses()) {
-    if (info.name() != "mse" && info.name() != "l1" && info.name() != "rmse") continue;
-    for (int r = v1::REDUCTION_MEAN; r <= v1::REDUCTION_BATCHMEAN; ++r) {
-      v1::EvaluateRequest q = Mse(Floats({2}, {1, 2}), Floats({2}, {1, 3}));
-      const auto* field = v1::EvaluateRequest::descriptor()->FindFieldByName(info.name());
-      q.GetReflection()->MutableMessage(&q, field);
-      q.set_reduction(static_cast<v1::Reduction>(r));
-      const bool listed = std::find(info.reductions().begin(), info.reductions().end(), r) !=
-                          info.reductions().end();
-      EXPECT_EQ(EvaluateStatus(q).ok(), listed) << info.name() << " " << r;
+    SCOPED_TRACE(info.name());
+    EXPECT_TRUE(info.has_grad());
+    // A valid request for this loss: its first golden case that succeeds.
+    const GoldenCase* valid = nullptr;
+    for (const GoldenCase& c : Cases()) {
+      if (c.is_loss() && !c.is_error() && c.loss == info.name() && c.input->numel() > 0) {
+        valid = &c;
+        break;
+      }
     }
+    ASSERT_NE(valid, nullptr) << "no golden case for " << info.name();
+    v1::EvaluateRequest q = EvaluateRequestFor(*valid, Encoding::kTyped);
+    q.clear_grad_output();
+    q.set_compute_grad(true);
+    for (int r = v1::REDUCTION_UNSPECIFIED; r <= v1::REDUCTION_BATCHMEAN; ++r) {
+      q.set_reduction(static_cast<v1::Reduction>(r));
+      const v1::Reduction effective = r == v1::REDUCTION_UNSPECIFIED ? v1::REDUCTION_MEAN
+                                                                    : static_cast<v1::Reduction>(r);
+      const bool listed = std::find(info.reductions().begin(), info.reductions().end(),
+                                    effective) != info.reductions().end();
+      v1::EvaluateResponse response;
+      const grpc::Status s = Evaluate(q, &response);
+      if (listed) {
+        EXPECT_TRUE(s.ok()) << v1::Reduction_Name(effective) << ": " << s.error_message();
+        EXPECT_TRUE(response.has_grad());
+        EXPECT_EQ(response.grad().float_values_size() + response.grad().double_values_size(),
+                  valid->input->numel());
+      } else {
+        EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << v1::Reduction_Name(effective);
+      }
+    }
+    // Integer input is refused by every loss.
+    v1::EvaluateRequest int_input = EvaluateRequestFor(*valid, Encoding::kTyped);
+    v1::Tensor* input = int_input.mutable_input();
+    const int64_t n = valid->input->numel();
+    input->clear_float_values();
+    input->clear_double_values();
+    input->set_dtype(v1::DATA_TYPE_INT64);
+    input->mutable_int64_values()->Resize(static_cast<int>(n), 0);
+    EXPECT_EQ(EvaluateStatus(int_input).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   }
-  for (const v1::LossInfo& info : list.losses()) {
-    v1::EvaluateRequest q = Mse(Floats({2}, {1, 2}), Floats({2}, {1, 3}));
-    q.GetReflection()->MutableMessage(
-        &q, v1::EvaluateRequest::descriptor()->FindFieldByName(info.name()));
-    EXPECT_EQ(EvaluateStatus(q).error_code() == grpc::StatusCode::UNIMPLEMENTED,
-              !info.implemented())
-        << info.name();
-  }
+}
+
+TEST_F(ServerTest, TripletMarginRefusesATarget) {
+  v1::EvaluateRequest q;
+  *q.mutable_input() = Floats({2, 2}, {1, 2, 3, 4});
+  *q.mutable_target() = Floats({2}, {1, 1});
+  auto* t = q.mutable_triplet_margin();
+  *t->mutable_positive() = Floats({2, 2}, {1, 2, 3, 4});
+  *t->mutable_negative() = Floats({2, 2}, {0, 2, 3, 5});
+  grpc::Status s = EvaluateStatus(q);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("target"), std::string::npos) << s.error_message();
+  q.clear_target();
+  v1::EvaluateResponse r;
+  EXPECT_TRUE(Evaluate(q, &r).ok());
 }
 
 // ---- health and reflection -------------------------------------------------------------------
