@@ -166,3 +166,90 @@ TEST(ActivationTest, IntegerInputIsRefused) {
 
 }  // namespace
 }  // namespace lossservice
+
+// ---- PyTorch's surprising rules, pinned as relations between reductions ----
+
+namespace lossservice {
+namespace {
+
+// Evaluates `r` under `reduction`; the loss values as doubles.
+std::vector<double> LossUnder(LossRequest r, Reduction reduction) {
+  r.reduction = reduction;
+  TensorAllocator out;
+  const absl::Status s = EvaluateLoss(r, out);
+  EXPECT_TRUE(s.ok()) << s;
+  return out.loss ? out.loss->ToDoubles() : std::vector<double>{};
+}
+
+double Sum(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s;
+}
+
+const Tensor kLogits = F64({3, 4}, {0.3, -1.2, 2.0, 0.5, 1.1, 0.0, -0.7, 0.25, -2.0, 0.9, 0.1, 1.6});
+const Tensor kWeight = F64({4}, {0.5, 2.0, 1.5, 3.0});
+
+// Class-probability targets: the weighted mean divides by the number of
+// samples, not by the summed weights as the class-index rule does.
+TEST(PyTorchQuirks, ProbabilityTargetWeightedMeanDividesBySampleCount) {
+  const Tensor probs = F64({3, 4}, {0.1, 0.2, 0.3, 0.4, 0.25, 0.25, 0.25, 0.25, 0.7, 0.1, 0.1, 0.1});
+  CrossEntropyOptions o;
+  o.weight = kWeight.view();
+  const LossRequest r = Request(kLogits, probs, o);
+  const std::vector<double> none = LossUnder(r, Reduction::kNone);
+  ASSERT_EQ(none.size(), 3u);
+  EXPECT_DOUBLE_EQ(LossUnder(r, Reduction::kMean)[0], Sum(none) / 3.0);
+}
+
+// Class indices with label smoothing and a weight: both the NLL and the
+// smoothing term are divided by the summed weights of the targets that are
+// not ignored.
+TEST(PyTorchQuirks, SmoothedWeightedMeanDividesByTargetWeights) {
+  const Tensor t = I64({3}, {1, -100, 3});
+  CrossEntropyOptions o;
+  o.weight = kWeight.view();
+  o.label_smoothing = 0.2;
+  const LossRequest r = Request(kLogits, t, o);
+  const std::vector<double> none = LossUnder(r, Reduction::kNone);
+  EXPECT_EQ(none[1], 0.0);
+  EXPECT_DOUBLE_EQ(LossUnder(r, Reduction::kMean)[0], Sum(none) / (2.0 + 3.0));
+  // Without a weight, the divisor is the count of targets not ignored (2),
+  // not the batch size (3).
+  CrossEntropyOptions unweighted;
+  unweighted.label_smoothing = 0.2;
+  const LossRequest u = Request(kLogits, t, unweighted);
+  EXPECT_DOUBLE_EQ(LossUnder(u, Reduction::kMean)[0], Sum(LossUnder(u, Reduction::kNone)) / 2.0);
+}
+
+// CTC's mean divides each sample's loss by its target length clamped to 1,
+// then averages over the batch.
+TEST(PyTorchQuirks, CtcMeanDividesByClampedTargetLengths) {
+  // log_probs (T=4, N=2, C=3), uniform: every path has the same weight.
+  std::vector<double> lp(4 * 2 * 3, std::log(1.0 / 3.0));
+  const Tensor log_probs = F64({4, 2, 3}, lp);
+  const Tensor targets = I64({2, 2}, {1, 2, 0, 0});
+  const Tensor input_lengths = I64({2}, {4, 3});
+  const Tensor target_lengths = I64({2}, {2, 0});
+  CtcOptions o;
+  o.input_lengths = input_lengths.view();
+  o.target_lengths = target_lengths.view();
+  const LossRequest r = Request(log_probs, targets, o);
+  const std::vector<double> none = LossUnder(r, Reduction::kNone);
+  ASSERT_EQ(none.size(), 2u);
+  EXPECT_DOUBLE_EQ(LossUnder(r, Reduction::kMean)[0], (none[0] / 2.0 + none[1] / 1.0) / 2.0);
+  EXPECT_DOUBLE_EQ(LossUnder(r, Reduction::kSum)[0], none[0] + none[1]);
+}
+
+// KL divergence: batchmean divides the sum by the batch size, mean by the
+// element count.
+TEST(PyTorchQuirks, KlDivBatchmeanDividesByBatchSize) {
+  const Tensor target = F64({3, 4}, {0.1, 0.2, 0.3, 0.4, 0.25, 0.25, 0.25, 0.25, 0.7, 0.1, 0.1, 0.1});
+  const LossRequest r = Request(kLogits, target, KlDivOptions{});
+  const double sum = LossUnder(r, Reduction::kSum)[0];
+  EXPECT_DOUBLE_EQ(LossUnder(r, Reduction::kBatchMean)[0], sum / 3.0);
+  EXPECT_DOUBLE_EQ(LossUnder(r, Reduction::kMean)[0], sum / 12.0);
+}
+
+}  // namespace
+}  // namespace lossservice
