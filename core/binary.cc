@@ -88,15 +88,17 @@ absl::Status Evaluate(const LossRequest& r, const BceWithLogitsOptions& o,
     return ReduceElementwise<T>(r, out, [&](int64_t i) {
       const T xi = x[i], yi = y[i];
       const T m = std::max(-xi, T(0));
-      const T log_term = std::log(std::exp(-m) + std::exp(-xi - m)) + m;
+      const T log_sum = std::log(std::exp(-m) + std::exp(-xi - m));
       T loss, grad;
+      // The additions in PyTorch's order: ((1 - y) x + m) + log_sum keeps
+      // float32 digits that (1 - y) x + (log_sum + m) loses for x < -8.
       if (pw.defined()) {
         const T pwi = pw[i];
-        loss = (T(1) - yi) * xi + ((pwi - T(1)) * yi + T(1)) * log_term;
+        loss = (T(1) - yi) * xi + ((pwi - T(1)) * yi + T(1)) * (log_sum + m);
         const T t = pwi * yi;
         grad = (t + T(1) - yi) * Sigmoid(xi) - t;
       } else {
-        loss = (T(1) - yi) * xi + log_term;
+        loss = ((T(1) - yi) * xi + m) + log_sum;
         grad = Sigmoid(xi) - yi;
       }
       if (w.defined()) {

@@ -164,7 +164,13 @@ absl::Status CrossEntropyIndex(const LossRequest& r, const CrossEntropyOptions& 
       if (t == o.ignore_index) {
         if (none) loss[i] = 0;
         if (grow) {
-          for (int64_t c = 0; c < C; ++c) grow[c * S] = 0;
+          // log_softmax's backward with a zero upstream gradient:
+          // 0 - exp(log_p) * 0, which is NaN where log_p is (a NaN or +inf
+          // logit in the row), as in PyTorch.
+          const LogSoftmaxRow<T> log_p(row, C, S);
+          for (int64_t c = 0; c < C; ++c) {
+            grow[c * S] = T(0) - std::exp(log_p(row[c * S])) * T(0);
+          }
         }
         continue;
       }

@@ -120,7 +120,10 @@ absl::Status CheckLikeInput(const std::optional<TensorView>& t, absl::string_vie
 // and its derivative as PyTorch's autograd computes it (norm_backward).
 class RowNorm {
  public:
-  explicit RowNorm(double p) : p_(p) {}
+  // torch.pairwise_distance computes the norm with p rounded to float but
+  // its gradient (norm_backward) with p itself: 2.3 is 2.29999995 forward
+  // and 2.3 backward.
+  explicit RowNorm(double p) : p_(static_cast<float>(p)), grad_p_(p) {}
 
   // The norm of the row d(k) = a[k] - b[k] + eps, k < n. An empty row has
   // norm 0 for every p.
@@ -162,26 +165,27 @@ class RowNorm {
   // to Forward, with PyTorch's masking: 0 where the norm is 0 (p >= 1), 0 at
   // v = 0 for p < 1; p = 0 has no gradient at all.
   double Backward(double v, double g) const {
-    if (p_ == 0) return 0;
-    if (p_ == 1) return Sgn(v) * g;
-    if (p_ == 2) return g * (norm_ == 0 ? 0.0 : v / norm_);
-    if (std::isinf(p_)) {
+    if (grad_p_ == 0) return 0;
+    if (grad_p_ == 1) return Sgn(v) * g;
+    if (grad_p_ == 2) return g * (norm_ == 0 ? 0.0 : v / norm_);
+    if (std::isinf(grad_p_)) {
       const double a = std::abs(v);
       const bool at_extremum = a == norm_ || std::isnan(a);
       return Sgn(v) * ((g / static_cast<double>(max_count_)) * (at_extremum ? 1.0 : 0.0));
     }
     const double a = std::abs(v);
-    if (p_ < 1) {
-      const double scaled = v == 0 ? 0.0 : Sgn(v) * std::pow(a, p_ - 1);
-      return scaled * g * std::pow(norm_, 1 - p_);
+    if (grad_p_ < 1) {
+      const double scaled = v == 0 ? 0.0 : Sgn(v) * std::pow(a, grad_p_ - 1);
+      return scaled * g * std::pow(norm_, 1 - grad_p_);
     }
-    const double scale = norm_ == 0 ? 0.0 : g / std::pow(norm_, p_ - 1);
-    if (p_ < 2) return Sgn(v) * std::pow(a, p_ - 1) * scale;
-    return v * std::pow(a, p_ - 2) * scale;
+    const double scale = norm_ == 0 ? 0.0 : g / std::pow(norm_, grad_p_ - 1);
+    if (grad_p_ < 2) return Sgn(v) * std::pow(a, grad_p_ - 1) * scale;
+    return v * std::pow(a, grad_p_ - 2) * scale;
   }
 
  private:
-  double p_;
+  double p_;       // forward
+  double grad_p_;  // backward
   double norm_ = 0;
   int64_t max_count_ = 0;
 };
@@ -518,17 +522,18 @@ absl::Status Evaluate(const LossRequest& r, const TripletMarginOptions& o, Outpu
     const T* negative = AsFloat<T>(*o.negative, n_scratch);
     const int64_t D = rows.length;
     const double eps = o.eps;
+    const double p = o.p;
     return ReduceRows<T>(r, rows, out, [&](int64_t i, Acc g, T* grad) {
       const T* a = anchor + i * D;
       const T* pos = positive + i * D;
       const T* neg = negative + i * D;
-      RowNorm to_pos(o.p), to_neg(o.p);
+      RowNorm to_pos(p), to_neg(p);
       const double d_pos = to_pos.Forward(a, pos, eps, D);
       double d_neg = to_neg.Forward(a, neg, eps, D);
       // Share of the d_neg term's gradient that reaches d(a, negative).
       double neg_share = 1;
       if (o.swap) {
-        RowNorm pos_to_neg(o.p);
+        RowNorm pos_to_neg(p);
         const double d_swap = pos_to_neg.Forward(pos, neg, eps, D);
         neg_share = d_neg > d_swap ? 0.0 : d_neg == d_swap ? 0.5 : 1.0;
         if (std::isnan(d_swap) || d_swap < d_neg) d_neg = d_swap;  // torch.minimum
