@@ -187,9 +187,15 @@ absl::Status ReduceElementwise(const LossRequest& r, OutputAllocator& out, F&& f
     }
     return absl::OkStatus();
   }
-  const bool mean = r.reduction == Reduction::kMean;
-  T scale = go ? go[0] : T(1);
-  if (mean) scale /= static_cast<T>(n);
+  // mean divides by the element count; batchmean (kl_div) by the batch size,
+  // input.size(0), or not at all for a 0-d input as torch's kl_div. Zero
+  // elements give 0 / 0 = NaN, as in PyTorch.
+  Acc divisor = 1;
+  if (r.reduction == Reduction::kMean) divisor = static_cast<Acc>(n);
+  if (r.reduction == Reduction::kBatchMean && r.input.dim() > 0) {
+    divisor = static_cast<Acc>(r.input.shape[0]);
+  }
+  const T scale = (go ? go[0] : T(1)) / static_cast<T>(divisor);
   Acc sum = 0;
   if (grad) {
     for (int64_t i = 0; i < n; ++i) {
@@ -200,7 +206,7 @@ absl::Status ReduceElementwise(const LossRequest& r, OutputAllocator& out, F&& f
   } else {
     for (int64_t i = 0; i < n; ++i) sum += f(i).loss;
   }
-  loss[0] = static_cast<T>(mean ? sum / static_cast<Acc>(n) : sum);
+  loss[0] = static_cast<T>(sum / divisor);
   return absl::OkStatus();
 }
 

@@ -17,9 +17,6 @@
 namespace lossservice::internal {
 namespace {
 
-template <typename T>
-constexpr DType kDTypeOf = std::is_same_v<T, float> ? DType::kFloat32 : DType::kFloat64;
-
 // The samples of an input seen as rows of its last dimension.
 struct Rows {
   int64_t count = 0;   // samples
@@ -48,11 +45,7 @@ Rows LastDimRows(const TensorView& input) {
 // under mean). Mean over zero samples is NaN (0 / 0), the sum 0.
 template <typename T, typename F>
 absl::Status ReduceRows(const LossRequest& r, const Rows& rows, OutputAllocator& out, F&& row) {
-  T* loss = static_cast<T*>(out.Allocate(OutputAllocator::Slot::kLoss, kDTypeOf<T>,
-                                         ReducedShape(r.reduction, rows.loss_shape)));
-  T* grad = r.compute_grad ? static_cast<T*>(out.Allocate(OutputAllocator::Slot::kGrad,
-                                                          kDTypeOf<T>, r.input.shape))
-                           : nullptr;
+  const auto [loss, grad] = AllocateLossOutputs<T>(r, rows.loss_shape, out);
   std::vector<T> go_scratch;
   const T* go = r.grad_output ? AsFloat<T>(*r.grad_output, go_scratch) : nullptr;
   const bool none = r.reduction == Reduction::kNone;

@@ -21,36 +21,6 @@ LossAndGrad<T> Out(double loss, double grad) {
   return LossAndGrad<T>{static_cast<T>(loss), static_cast<T>(grad)};
 }
 
-// ReduceElementwise for reduction kBatchMean: the sum divided by input.size(0)
-// (by 1 for a 0-d input, as torch.nn.functional.kl_div skips the division
-// there). An empty batch gives 0 / 0 = NaN, as in PyTorch.
-template <typename T, typename F>
-absl::Status ReduceBatchMean(const LossRequest& r, OutputAllocator& out, F&& f) {
-  if (absl::Status s = CheckGradOutput(r, {}); !s.ok()) return s;
-  const int64_t n = r.input.numel();
-  const int64_t batch = r.input.dim() == 0 ? 1 : r.input.shape[0];
-  constexpr DType kDType = std::is_same_v<T, float> ? DType::kFloat32 : DType::kFloat64;
-  std::vector<T> go_scratch;
-  const T go = r.grad_output ? AsFloat<T>(*r.grad_output, go_scratch)[0] : T(1);
-  T* loss = static_cast<T*>(out.Allocate(OutputAllocator::Slot::kLoss, kDType, {}));
-  T* grad = r.compute_grad
-                ? static_cast<T*>(out.Allocate(OutputAllocator::Slot::kGrad, kDType, r.input.shape))
-                : nullptr;
-  Acc sum = 0;
-  if (grad) {
-    const T scale = go / static_cast<T>(batch);  // batch is > 0 whenever n is
-    for (int64_t i = 0; i < n; ++i) {
-      const LossAndGrad<T> lg = f(i);
-      sum += lg.loss;
-      grad[i] = lg.grad * scale;
-    }
-  } else {
-    for (int64_t i = 0; i < n; ++i) sum += f(i).loss;
-  }
-  loss[0] = static_cast<T>(sum / static_cast<Acc>(batch));
-  return absl::OkStatus();
-}
-
 // Forwards to `base`, except that the gradient is sized `grad_shape` (which
 // holds as many elements as the shape asked for).
 class GradShapeAllocator final : public OutputAllocator {
@@ -140,7 +110,6 @@ absl::Status Evaluate(const LossRequest& r, const KlDivOptions& o, OutputAllocat
       const double xlogy = std::isnan(yi) ? yi : yi == 0 ? 0.0 : yi * std::log(yi);
       return Out<T>(xlogy - yi * xi, -yi);
     };
-    if (r.reduction == Reduction::kBatchMean) return ReduceBatchMean<T>(r, out, element);
     return ReduceElementwise<T>(r, out, element);
   });
 }
