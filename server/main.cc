@@ -6,6 +6,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "server/loss_server.h"
 #include "spdlog/spdlog.h"
 
@@ -22,6 +24,14 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Serves lossservice.v1.LossService (PyTorch's loss functions over gRPC), "
       "grpc.health.v1.Health and server reflection.\n  loss_server --address 0.0.0.0:50051");
+  // --help lists this file's flags (Abseil matches the file to the binary's
+  // name by default, and this file is main.cc).
+  absl::FlagsUsageConfig usage_config;
+  usage_config.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "server/main.cc");
+  };
+  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage_config);
   absl::ParseCommandLine(argc, argv);
 
   const spdlog::level::level_enum level = spdlog::level::from_str(absl::GetFlag(FLAGS_log_level));
