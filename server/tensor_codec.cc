@@ -14,6 +14,10 @@ namespace {
 // Tensors larger than this many bytes cannot arrive under any message limit;
 // the bound keeps element-count arithmetic far from overflow.
 constexpr int64_t kMaxTensorBytes = int64_t{1} << 40;
+// An empty tensor's other dimensions still size loops and per-sample
+// outputs ((2^40, 0) has 2^40 rows of nothing): their product is bounded by
+// what a message could hold.
+constexpr int64_t kMaxNonEmptyExtent = int64_t{1} << 31;
 
 absl::Status Invalid(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
@@ -33,16 +37,18 @@ v1::DataType ToProto(DType dtype) {
 
 absl::StatusOr<TensorView> TensorDecoder::Decode(const v1::Tensor& t, absl::string_view field) {
   TensorView view;
-  int64_t numel = 1;
+  int64_t numel = 1, extent = 1;  // extent: the product of the non-zero dimensions
   for (int64_t d : t.shape()) {
     if (d < 0) {
       return Invalid(field, absl::StrCat("shape [", absl::StrJoin(t.shape(), ", "),
                                          "] has a negative dimension"));
     }
-    if (d != 0 && numel > kMaxTensorBytes / 8 / d) {
+    if (d != 0 && extent > kMaxNonEmptyExtent / d) {
       return Invalid(field, absl::StrCat("shape [", absl::StrJoin(t.shape(), ", "),
-                                         "] holds too many elements"));
+                                         "] is too large (its non-zero dimensions multiply to "
+                                         "more than 2^31)"));
     }
+    if (d != 0) extent *= d;
     numel *= d;
     view.shape.push_back(d);
   }

@@ -334,6 +334,42 @@ TEST_F(ServerTest, NegativeDimensionAndUnknownEnums) {
   EXPECT_EQ(s.error_message(), "reduction: unknown value -3");
 }
 
+// An empty tensor whose other dimensions are huge would size loops and
+// outputs by them; it is refused at once.
+TEST_F(ServerTest, HugeEmptyShapesAreRefused) {
+  v1::Tensor huge;
+  huge.add_shape(int64_t{1} << 40);
+  huge.add_shape(0);
+  huge.set_dtype(v1::DATA_TYPE_FLOAT32);
+  v1::ActivateRequest a;
+  a.set_activation(v1::ACTIVATION_SOFTMAX);
+  a.set_dim(1);
+  *a.mutable_input() = huge;
+  v1::ActivateResponse ar;
+  grpc::Status s = Activate(a, &ar);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "input: shape [1099511627776, 0] is too large (its non-zero dimensions multiply to "
+            "more than 2^31)");
+  v1::EvaluateRequest q;
+  *q.mutable_input() = huge;
+  *q.mutable_target() = huge;
+  q.mutable_multilabel_soft_margin();
+  q.set_reduction(v1::REDUCTION_NONE);
+  EXPECT_EQ(EvaluateStatus(q).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // A modest empty tensor is fine.
+  v1::Tensor empty;
+  empty.add_shape(4);
+  empty.add_shape(0);
+  empty.set_dtype(v1::DATA_TYPE_FLOAT32);
+  *q.mutable_input() = empty;
+  *q.mutable_target() = empty;
+  v1::EvaluateResponse r;
+  ASSERT_TRUE(Evaluate(q, &r).ok());
+  EXPECT_EQ(r.loss().shape_size(), 1);
+  EXPECT_EQ(r.loss().shape(0), 4);
+}
+
 TEST_F(ServerTest, EmptyTensorMustSetDtype) {
   v1::Tensor empty;
   empty.add_shape(0);
