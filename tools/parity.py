@@ -695,7 +695,9 @@ def gen_margin_ranking(c):
   c.x, c.t = x, float_arr(c, signs(r, shape))
 
 
-def gen_cosine_embedding(c):
+def embedding_shape(c):
+  """(N, D) rows or the unbatched (D): sometimes a batch of one, an empty
+  batch, empty rows or large. Returns (shape, unbatched, N)."""
   r = c.r
   D = int(r.randint(1, 7)) if chance(r, 0.97) else 0
   unbatched = chance(r, 0.15)
@@ -704,7 +706,12 @@ def gen_cosine_embedding(c):
     n = 0
   if big(c):
     n, D = int(r.randint(20, 200)), int(r.randint(50, 500))
-  shape = (D,) if unbatched else (n, D)
+  return ((D,) if unbatched else (n, D)), unbatched, n
+
+
+def gen_cosine_embedding(c):
+  r = c.r
+  shape, unbatched, n = embedding_shape(c)
   x = randn(r, shape)
   x2 = randn(r, shape)
   if x.size and chance(r, 0.1):
@@ -727,14 +734,7 @@ def gen_cosine_embedding(c):
 
 def gen_triplet_margin(c):
   r = c.r
-  D = int(r.randint(1, 7)) if chance(r, 0.97) else 0
-  unbatched = chance(r, 0.15)
-  n = 1 if chance(r, 0.12) else int(r.randint(1, 6))
-  if chance(r, 0.04):
-    n = 0
-  if big(c):
-    n, D = int(r.randint(20, 200)), int(r.randint(50, 500))
-  shape = (D,) if unbatched else (n, D)
+  shape, _, _ = embedding_shape(c)
   a = randn(r, shape)
   p = a + randn(r, shape, 0.5)
   neg = randn(r, shape)
