@@ -29,6 +29,11 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 // one sample at a time) a request may need: 512 MiB. A request that fits in a
 // message can otherwise ask for terabytes (T and S both in the millions).
 constexpr int64_t kMaxAlphaCells = int64_t{1} << 26;
+// The work of a whole request: its samples' alignment tables together, each
+// cell visited by the alpha and beta recursions. 2^30 cells take seconds,
+// not hours (a batch of 1000 samples of T = 8000 and S = 4000 fits in a
+// message and would be 6.4e10 cells).
+constexpr int64_t kMaxRequestCells = int64_t{1} << 30;
 
 // A validated CTC request.
 struct CtcProblem {
@@ -161,7 +166,8 @@ absl::Status CheckCtc(const LossRequest& r, const CtcOptions& o, CtcProblem& p) 
   }
   p.labels = AsIndex(target, p.labels_scratch);
 
-  // Labels in use (padding is not read) and the size of the alpha table.
+  // Labels in use (padding is not read) and the size of the alpha tables.
+  int64_t total_cells = 0;
   for (int64_t b = 0; b < p.batch; ++b) {
     const int64_t tl = p.target_lengths[b];
     const int64_t* l = p.labels + p.offsets[b];
@@ -184,6 +190,13 @@ absl::Status CheckCtc(const LossRequest& r, const CtcOptions& o, CtcProblem& p) 
     }
     p.max_target_length = std::max(p.max_target_length, tl);
     p.max_alpha_cells = std::max(p.max_alpha_cells, il * (2 * tl + 1));
+    total_cells += il * (2 * tl + 1);
+    if (total_cells > kMaxRequestCells) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "ctc: the alignment tables of samples 0 to ", b, " already need ", total_cells,
+          " cells (input_length * (2 * target_length + 1) summed over the batch), over the "
+          "limit of ", kMaxRequestCells, " per request; split the batch"));
+    }
   }
   return CheckGradOutput(r, ReducedShape(r.reduction, p.loss_shape));
 }
@@ -417,7 +430,8 @@ absl::Status CtcKernel(const LossRequest& r, const CtcOptions& o, const CtcProbl
 //    float and drifts by more than 1e-5 relative over ~50 frames; this
 //    matches the float64 result of the same inputs); the alpha table of one sample at a
 //    time (input_length * (2 target_length + 1) doubles, at most 2^26 cells,
-//    else RESOURCE_EXHAUSTED) and two frames of beta.
+//    and 2^30 summed over the batch, else RESOURCE_EXHAUSTED) and two frames
+//    of beta.
 absl::Status Evaluate(const LossRequest& r, const CtcOptions& o, OutputAllocator& out) {
   CtcProblem p;
   if (absl::Status s = CheckCtc(r, o, p); !s.ok()) return s;

@@ -370,6 +370,30 @@ TEST_F(ServerTest, HugeEmptyShapesAreRefused) {
   EXPECT_EQ(r.loss().shape(0), 4);
 }
 
+// A CTC batch whose alignment tables would take minutes to fill is refused
+// before any work, although each sample alone is allowed.
+TEST_F(ServerTest, CtcWorkOverTheRequestBudgetIsResourceExhausted) {
+  constexpr int kT = 4096, kN = 80, kC = 2, kS = 4095;
+  v1::EvaluateRequest q;
+  q.mutable_input()->add_shape(kT);
+  q.mutable_input()->add_shape(kN);
+  q.mutable_input()->add_shape(kC);
+  q.mutable_input()->mutable_float_values()->Resize(kT * kN * kC, std::log(0.5f));
+  q.mutable_target()->add_shape(kN);
+  q.mutable_target()->add_shape(kS);
+  q.mutable_target()->mutable_int32_values()->Resize(kN * kS, 1);
+  auto* ctc = q.mutable_ctc();
+  ctc->mutable_input_lengths()->add_shape(kN);
+  ctc->mutable_input_lengths()->mutable_int64_values()->Resize(kN, kT);
+  ctc->mutable_target_lengths()->add_shape(kN);
+  ctc->mutable_target_lengths()->mutable_int64_values()->Resize(kN, kS);
+  grpc::Status s = EvaluateStatus(q);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("over the limit of 1073741824 per request; split the batch"),
+            std::string::npos)
+      << s.error_message();
+}
+
 TEST_F(ServerTest, EmptyTensorMustSetDtype) {
   v1::Tensor empty;
   empty.add_shape(0);
