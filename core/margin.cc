@@ -306,6 +306,11 @@ absl::Status Evaluate(const LossRequest& r, const MultiMarginOptions& o, OutputA
   });
 }
 
+// multilabel_margin compares every label of a sample with every class; a
+// request that fits in a message could ask for 10^13 comparisons. 2^31 take
+// seconds.
+constexpr int64_t kMaxMultiLabelPairs = int64_t{1} << 31;
+
 // torch.nn.MultiLabelMarginLoss: per sample, with J its labels (the target
 // row up to the first -1) and I the other classes,
 //   sum_{j in J} sum_{i in I} max(0, 1 - (x_j - x_i)) / C.
@@ -342,6 +347,20 @@ absl::Status Evaluate(const LossRequest& r, const MultiLabelMarginOptions&,
           "target: label ", target[i], " at flat position ", i, " is out of range for ", C,
           " classes (valid: 0 to ", C - 1,
           ", and -1 to end a sample's labels; values after the -1 are checked too)"));
+    }
+  }
+  // The work is labels x C per sample, quadratic in C: bound the request's.
+  int64_t pairs = 0;
+  for (int64_t i = 0; i < rows.count; ++i) {
+    const int64_t* yr = target + i * C;
+    int64_t labels = 0;
+    while (labels < C && yr[labels] >= 0) ++labels;
+    pairs += labels * C;
+    if (pairs > kMaxMultiLabelPairs) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "multilabel_margin: samples 0 to ", i, " already compare ", pairs,
+          " (label, class) pairs, over the limit of ", kMaxMultiLabelPairs,
+          " per request; split the batch"));
     }
   }
   if (absl::Status s = CheckGradOutput(r, ReducedShape(r.reduction, rows.loss_shape)); !s.ok()) {

@@ -394,6 +394,24 @@ TEST_F(ServerTest, CtcWorkOverTheRequestBudgetIsResourceExhausted) {
       << s.error_message();
 }
 
+// multilabel_margin's work is quadratic in C: one sample of 2^18 classes,
+// half of them labels, is refused before any work.
+TEST_F(ServerTest, MultilabelMarginOverTheRequestBudgetIsResourceExhausted) {
+  constexpr int kC = 1 << 18;
+  v1::EvaluateRequest q;
+  q.mutable_input()->add_shape(kC);
+  q.mutable_input()->mutable_float_values()->Resize(kC, 0.5f);
+  q.mutable_target()->add_shape(kC);
+  auto* labels = q.mutable_target()->mutable_int32_values();
+  labels->Resize(kC, -1);
+  for (int c = 0; c < kC / 2; ++c) labels->Set(c, c);
+  q.mutable_multilabel_margin();
+  grpc::Status s = EvaluateStatus(q);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("over the limit of 2147483648 per request"), std::string::npos)
+      << s.error_message();
+}
+
 TEST_F(ServerTest, EmptyTensorMustSetDtype) {
   v1::Tensor empty;
   empty.add_shape(0);
