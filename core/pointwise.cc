@@ -49,18 +49,14 @@ absl::Status Evaluate(const LossRequest& r, const HuberOptions& o, OutputAllocat
   if (!(o.delta > 0)) {
     return absl::InvalidArgumentError(absl::StrCat("huber.delta must be > 0, got ", o.delta));
   }
-  return DispatchFloat(r.input.dtype, [&]<typename T>() {
-    const T* x = r.input.data_as<T>();
-    std::vector<T> scratch;
-    const T* y = AsFloat<T>(*r.target, scratch);
-    const double delta = o.delta;
-    return ReduceElementwise<T>(r, out, [&](int64_t i) {
-      const double d = static_cast<double>(x[i]) - static_cast<double>(y[i]);
-      const double z = std::abs(d);
-      const double loss = z < delta ? 0.5 * z * z : delta * (z - 0.5 * delta);
-      const double grad = d < -delta ? -delta : d > delta ? delta : d;
-      return Out<T>(loss, grad);
-    });
+  const double delta = o.delta;
+  return ElementwiseWithTarget(r, out, [&](auto xt, auto yt) {
+    using T = decltype(xt);
+    const double d = static_cast<double>(xt) - static_cast<double>(yt);
+    const double z = std::abs(d);
+    const double loss = z < delta ? 0.5 * z * z : delta * (z - 0.5 * delta);
+    const double grad = d < -delta ? -delta : d > delta ? delta : d;
+    return Out<T>(loss, grad);
   });
 }
 
@@ -73,18 +69,14 @@ absl::Status Evaluate(const LossRequest& r, const SmoothL1Options& o, OutputAllo
   if (!(o.beta >= 0)) {
     return absl::InvalidArgumentError(absl::StrCat("smooth_l1.beta must be >= 0, got ", o.beta));
   }
-  return DispatchFloat(r.input.dtype, [&]<typename T>() {
-    const T* x = r.input.data_as<T>();
-    std::vector<T> scratch;
-    const T* y = AsFloat<T>(*r.target, scratch);
-    const double beta = o.beta;
-    return ReduceElementwise<T>(r, out, [&](int64_t i) {
-      const double d = static_cast<double>(x[i]) - static_cast<double>(y[i]);
-      const double z = std::abs(d);
-      const double loss = beta == 0 ? z : z < beta ? 0.5 * z * z / beta : z - 0.5 * beta;
-      const double grad = d <= -beta ? -1.0 : d >= beta ? 1.0 : d / beta;
-      return Out<T>(loss, grad);
-    });
+  const double beta = o.beta;
+  return ElementwiseWithTarget(r, out, [&](auto xt, auto yt) {
+    using T = decltype(xt);
+    const double d = static_cast<double>(xt) - static_cast<double>(yt);
+    const double z = std::abs(d);
+    const double loss = beta == 0 ? z : z < beta ? 0.5 * z * z / beta : z - 0.5 * beta;
+    const double grad = d <= -beta ? -1.0 : d >= beta ? 1.0 : d / beta;
+    return Out<T>(loss, grad);
   });
 }
 
@@ -97,20 +89,15 @@ absl::Status Evaluate(const LossRequest& r, const SmoothL1Options& o, OutputAllo
 // (nothing for a 0-d input).
 absl::Status Evaluate(const LossRequest& r, const KlDivOptions& o, OutputAllocator& out) {
   if (absl::Status s = CheckTargetLikeInput(r); !s.ok()) return s;
-  return DispatchFloat(r.input.dtype, [&]<typename T>() {
-    const T* x = r.input.data_as<T>();
-    std::vector<T> scratch;
-    const T* y = AsFloat<T>(*r.target, scratch);
-    const auto element = [&](int64_t i) {
-      const double xi = x[i], yi = y[i];
-      if (o.log_target) {
-        const double e = std::exp(yi);
-        return Out<T>(e * (yi - xi), -e);
-      }
-      const double xlogy = std::isnan(yi) ? yi : yi == 0 ? 0.0 : yi * std::log(yi);
-      return Out<T>(xlogy - yi * xi, -yi);
-    };
-    return ReduceElementwise<T>(r, out, element);
+  return ElementwiseWithTarget(r, out, [&](auto xt, auto yt) {
+    using T = decltype(xt);
+    const double xi = xt, yi = yt;
+    if (o.log_target) {
+      const double e = std::exp(yi);
+      return Out<T>(e * (yi - xi), -e);
+    }
+    const double xlogy = std::isnan(yi) ? yi : yi == 0 ? 0.0 : yi * std::log(yi);
+    return Out<T>(xlogy - yi * xi, -yi);
   });
 }
 
@@ -122,27 +109,23 @@ absl::Status Evaluate(const LossRequest& r, const KlDivOptions& o, OutputAllocat
 // given, as PyTorch does not restrict it.
 absl::Status Evaluate(const LossRequest& r, const PoissonNllOptions& o, OutputAllocator& out) {
   if (absl::Status s = CheckTargetLikeInput(r); !s.ok()) return s;
-  return DispatchFloat(r.input.dtype, [&]<typename T>() {
-    const T* x = r.input.data_as<T>();
-    std::vector<T> scratch;
-    const T* y = AsFloat<T>(*r.target, scratch);
-    const double eps = o.eps;
-    return ReduceElementwise<T>(r, out, [&](int64_t i) {
-      const double xi = x[i], yi = y[i];
-      double loss, grad;
-      if (o.log_input) {
-        const double e = std::exp(xi);
-        loss = e - yi * xi;
-        grad = e - yi;
-      } else {
-        loss = xi - yi * std::log(xi + eps);
-        grad = 1.0 - yi / (xi + eps);
-      }
-      if (o.full && !(yi <= 1)) {
-        loss += yi * std::log(yi) - yi + 0.5 * std::log(2 * std::numbers::pi * yi);
-      }
-      return Out<T>(loss, grad);
-    });
+  const double eps = o.eps;
+  return ElementwiseWithTarget(r, out, [&](auto xt, auto yt) {
+    using T = decltype(xt);
+    const double xi = xt, yi = yt;
+    double loss, grad;
+    if (o.log_input) {
+      const double e = std::exp(xi);
+      loss = e - yi * xi;
+      grad = e - yi;
+    } else {
+      loss = xi - yi * std::log(xi + eps);
+      grad = 1.0 - yi / (xi + eps);
+    }
+    if (o.full && !(yi <= 1)) {
+      loss += yi * std::log(yi) - yi + 0.5 * std::log(2 * std::numbers::pi * yi);
+    }
+    return Out<T>(loss, grad);
   });
 }
 
@@ -222,15 +205,11 @@ absl::Status Evaluate(const LossRequest& r, const GaussianNllOptions& o, OutputA
 // NaN gradient) where PyTorch's float64 does, for -y x > ~709.
 absl::Status Evaluate(const LossRequest& r, const SoftMarginOptions&, OutputAllocator& out) {
   if (absl::Status s = CheckTargetLikeInput(r); !s.ok()) return s;
-  return DispatchFloat(r.input.dtype, [&]<typename T>() {
-    const T* x = r.input.data_as<T>();
-    std::vector<T> scratch;
-    const T* y = AsFloat<T>(*r.target, scratch);
-    return ReduceElementwise<T>(r, out, [&](int64_t i) {
-      const double xi = x[i], yi = y[i];
-      const double z = std::exp(-yi * xi);
-      return Out<T>(std::log1p(z), -yi * z / (1.0 + z));
-    });
+  return ElementwiseWithTarget(r, out, [&](auto xt, auto yt) {
+    using T = decltype(xt);
+    const double xi = xt, yi = yt;
+    const double z = std::exp(-yi * xi);
+    return Out<T>(std::log1p(z), -yi * z / (1.0 + z));
   });
 }
 
@@ -242,25 +221,21 @@ absl::Status Evaluate(const LossRequest& r, const SoftMarginOptions&, OutputAllo
 absl::Status Evaluate(const LossRequest& r, const HingeEmbeddingOptions& o,
                       OutputAllocator& out) {
   if (absl::Status s = CheckTargetLikeInput(r); !s.ok()) return s;
-  return DispatchFloat(r.input.dtype, [&]<typename T>() {
-    const T* x = r.input.data_as<T>();
-    std::vector<T> scratch;
-    const T* y = AsFloat<T>(*r.target, scratch);
-    const double margin = o.margin;
-    return ReduceElementwise<T>(r, out, [&](int64_t i) {
-      const double xi = x[i], yi = y[i];
-      double loss = 0, grad = 0;
-      if (yi != 1) {
-        const double c = margin - xi;
-        loss = ClampMin0(c);
-        grad = c >= 0 ? -1.0 : 0.0;
-      }
-      if (yi != -1) {
-        loss += xi;
-        grad += 1.0;
-      }
-      return Out<T>(loss, grad);
-    });
+  const double margin = o.margin;
+  return ElementwiseWithTarget(r, out, [&](auto xt, auto yt) {
+    using T = decltype(xt);
+    const double xi = xt, yi = yt;
+    double loss = 0, grad = 0;
+    if (yi != 1) {
+      const double c = margin - xi;
+      loss = ClampMin0(c);
+      grad = c >= 0 ? -1.0 : 0.0;
+    }
+    if (yi != -1) {
+      loss += xi;
+      grad += 1.0;
+    }
+    return Out<T>(loss, grad);
   });
 }
 
