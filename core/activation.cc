@@ -35,7 +35,8 @@ void SoftmaxAlong(const T* x, T* y, int64_t outer, int64_t size, int64_t inner) 
 
 }  // namespace
 
-absl::Status Activate(const ActivationRequest& r, OutputAllocator& out) {
+absl::Status Activate(const ActivationRequest& r, OutputAllocator& out,
+                      const ComputeContext& /*ctx*/) {
   if (absl::Status s = internal::CheckFloating(r.input, "input"); !s.ok()) return s;
   int64_t outer = 1, size = 1, inner = 1;
   if (r.activation == Activation::kSoftmax || r.activation == Activation::kLogSoftmax) {

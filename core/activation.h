@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "absl/status/status.h"
+#include "core/parallel.h"
 #include "core/tensor.h"
 
 namespace lossservice {
@@ -22,7 +23,8 @@ struct ActivationRequest {
 /// Writes the activation of `request.input` (same shape and dtype) to the
 /// kOutput slot of `out`. torch.sigmoid, torch.softmax, torch.log_softmax,
 /// torch.logit. A 0-d input is treated as one element along `dim` 0 or -1.
-absl::Status Activate(const ActivationRequest& request, OutputAllocator& out);
+absl::Status Activate(const ActivationRequest& request, OutputAllocator& out,
+                      const ComputeContext& ctx = {});
 
 }  // namespace lossservice
 

@@ -111,7 +111,8 @@ const int64_t* AsIndex(const TensorView& t, std::vector<int64_t>& scratch) {
 
 }  // namespace internal
 
-absl::Status EvaluateLoss(const LossRequest& request, OutputAllocator& out) {
+absl::Status EvaluateLoss(const LossRequest& request, OutputAllocator& out,
+                          const ComputeContext& /*ctx*/) {
   if (absl::Status s = internal::CheckFloating(request.input, "input"); !s.ok()) return s;
   const LossInfo& info = InfoFor(request.options);
   // The registry's list of reductions is the one ListLosses reports.

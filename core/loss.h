@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "core/parallel.h"
 #include "core/tensor.h"
 
 namespace lossservice {
@@ -106,7 +107,11 @@ struct LossRequest {
 /// valid, writes the loss (the input's dtype; shape [] unless the reduction
 /// is kNone) and, when asked, the gradient with respect to the input into
 /// `out`. Client mistakes are InvalidArgument naming the field and shapes.
-absl::Status EvaluateLoss(const LossRequest& request, OutputAllocator& out);
+/// Large inputs are split across `ctx.pool`; once `ctx.ShouldStop()` the
+/// remaining work is skipped and the outputs are incomplete (the caller
+/// checks ctx.ShouldStop() afterwards and discards them).
+absl::Status EvaluateLoss(const LossRequest& request, OutputAllocator& out,
+                          const ComputeContext& ctx = {});
 
 /// What a client needs to know to call one loss (ListLosses).
 struct LossInfo {
