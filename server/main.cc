@@ -14,8 +14,11 @@
 ABSL_FLAG(std::string, address, "0.0.0.0:50051",
           "host:port to listen on; port 0 picks a free port (the log says which)");
 ABSL_FLAG(int, max_message_mb, 64, "largest request in MiB; larger ones get RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, compute_threads, 0,
+          "threads of the compute pool that runs every evaluation; 0 for the machine's cores");
 ABSL_FLAG(int, max_inflight, 0,
-          "evaluations computed at once before RESOURCE_EXHAUSTED; 0 for no limit");
+          "requests admitted at once (waiting for the compute pool or computing); more get "
+          "RESOURCE_EXHAUSTED when they arrive; 0 for no limit");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, critical or off");
 ABSL_FLAG(int, shutdown_grace_ms, 5000,
           "on SIGINT/SIGTERM, how long calls in flight may take to finish");
@@ -51,15 +54,19 @@ int main(int argc, char** argv) {
 
   lossservice::LossServer server({.address = absl::GetFlag(FLAGS_address),
                                   .max_message_mb = absl::GetFlag(FLAGS_max_message_mb),
+                                  .compute_threads = absl::GetFlag(FLAGS_compute_threads),
                                   .max_inflight = absl::GetFlag(FLAGS_max_inflight)});
   if (absl::Status status = server.Start(); !status.ok()) {
     spdlog::critical("{}", status.ToString());
     return 1;
   }
   const std::string address = absl::GetFlag(FLAGS_address);
-  spdlog::info("lossservice listening on {}:{} (max message {} MiB)",
+  spdlog::info("lossservice listening on {}:{} (max message {} MiB, {} compute threads, {})",
                address.substr(0, address.rfind(':')), server.port(),
-               absl::GetFlag(FLAGS_max_message_mb));
+               absl::GetFlag(FLAGS_max_message_mb), server.compute_threads(),
+               absl::GetFlag(FLAGS_max_inflight) > 0
+                   ? "at most " + std::to_string(absl::GetFlag(FLAGS_max_inflight)) + " in flight"
+                   : std::string("no in-flight limit"));
 
   int received = 0;
   sigwait(&signals, &received);
