@@ -93,9 +93,8 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
   // On a compute worker.
   void Compute() {
     LossService::Result r = method_ == Method::kEvaluate
-                                ? env_.service.Evaluate(request_, stop_)
-                                : env_.service.Activate(request_, stop_);
-    request_.Clear();
+                                ? env_.service.Evaluate(&request_, stop_)
+                                : env_.service.Activate(&request_, stop_);
     ticket_.reset();
     if (!r.status.ok()) {
       Finish(r.status);
@@ -218,8 +217,7 @@ class StreamCall final : public grpc::ServerGenericBidiReactor {
 
   // On a compute worker.
   void Compute(Item item) {
-    LossService::Result r = env_.service.Evaluate(item.bytes, stop_);
-    item.bytes.Clear();
+    LossService::Result r = env_.service.Evaluate(&item.bytes, stop_);
     item.ticket.reset();
     grpc::ByteBuffer out = r.status.ok() ? StreamResponse(std::move(r.response))
                                          : StreamError(r.status, r.request_id);

@@ -21,8 +21,9 @@ namespace {
 
 constexpr char kServiceName[] = "lossservice.v1.LossService";
 
-// Released tensor buffers kept for reuse, at most.
-constexpr size_t kCachedBufferBytes = size_t{256} << 20;
+// Released tensor buffers are kept for reuse up to twice the largest
+// message, and at least this much.
+constexpr size_t kMinCachedBufferBytes = size_t{32} << 20;
 
 }  // namespace
 
@@ -54,10 +55,10 @@ absl::Status LossServer::Start() {
                           ? options_.compute_threads
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   pool_ = std::make_unique<ThreadPool>(threads);
-  buffers_ = std::make_unique<BufferPool>(kCachedBufferBytes);
+  const size_t max_bytes = static_cast<size_t>(options_.max_message_mb) << 20;
+  buffers_ = std::make_unique<BufferPool>(std::max(kMinCachedBufferBytes, 2 * max_bytes));
   admission_ = std::make_unique<Admission>(options_.max_inflight, stats_);
   service_ = std::make_unique<LossService>(*pool_, *buffers_, stats_);
-  const size_t max_bytes = static_cast<size_t>(options_.max_message_mb) << 20;
   calls_ = std::make_unique<LossCallService>(CallEnvironment{
       *service_, *pool_, *admission_, stats_, options_.max_message_mb, max_bytes});
   listed_ = std::make_unique<ListedLossService>(*service_);
@@ -66,12 +67,14 @@ absl::Status LossServer::Start() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.address, grpc::InsecureServerCredentials(), &port_);
-  // gRPC's own limit sits above ours, so that a message somewhat over
-  // --max_message_mb reaches our check and its message names the flag; it
-  // still bounds what decompression may produce. (gRPC 1.51 checks only
-  // after the whole message has arrived, whichever limit applies.)
-  builder.SetMaxReceiveMessageSize(
-      static_cast<int>(std::min<int64_t>(INT_MAX, 2 * static_cast<int64_t>(max_bytes))));
+  // gRPC's own limit sits above ours (twice it, and at least 16 MiB more),
+  // so that a message over --max_message_mb reaches our check and gets a
+  // message naming the flag; gRPC's still bounds what decompression may
+  // produce. (gRPC 1.51 checks a message only once all of it has arrived,
+  // whichever limit applies.)
+  const int64_t grpc_limit =
+      std::max<int64_t>(2 * static_cast<int64_t>(max_bytes), static_cast<int64_t>(max_bytes) + (16 << 20));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<int64_t>(INT_MAX, grpc_limit)));
   builder.SetMaxSendMessageSize(-1);
   // A second server on a taken port must fail, not silently share it.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

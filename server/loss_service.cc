@@ -115,14 +115,16 @@ class Run {
 LossService::LossService(ThreadPool& pool, BufferPool& buffers, CallStats& stats)
     : pool_(pool), buffers_(buffers), stats_(stats), list_losses_(SerializedLosses()) {}
 
-LossService::Result LossService::Evaluate(const grpc::ByteBuffer& bytes,
-                                          const StopCondition& stop) {
+LossService::Result LossService::Evaluate(grpc::ByteBuffer* bytes, const StopCondition& stop) {
   Result r;
   Run run(pool_, stats_, stop);
   ParsedRequest<v1::EvaluateRequest> parsed;
   const v1::EvaluateRequest* q = nullptr;
   [&] {
-    if (run.NotStarted(&r)) return;
+    if (run.NotStarted(&r)) {
+      bytes->Clear();
+      return;
+    }
     if (absl::Status s = parsed.Parse(bytes, buffers_); !s.ok()) {
       r.request_id = parsed.message().request_id();
       run.Unparsable(s, &r);
@@ -148,14 +150,16 @@ LossService::Result LossService::Evaluate(const grpc::ByteBuffer& bytes,
   return r;
 }
 
-LossService::Result LossService::Activate(const grpc::ByteBuffer& bytes,
-                                          const StopCondition& stop) {
+LossService::Result LossService::Activate(grpc::ByteBuffer* bytes, const StopCondition& stop) {
   Result r;
   Run run(pool_, stats_, stop);
   ParsedRequest<v1::ActivateRequest> parsed;
   const v1::ActivateRequest* q = nullptr;
   [&] {
-    if (run.NotStarted(&r)) return;
+    if (run.NotStarted(&r)) {
+      bytes->Clear();
+      return;
+    }
     if (absl::Status s = parsed.Parse(bytes, buffers_); !s.ok()) {
       run.Unparsable(s, &r);
       return;
@@ -181,7 +185,8 @@ LossService::Result LossService::Activate(const grpc::ByteBuffer& bytes,
 
 grpc::Status LossService::ListLosses(const grpc::ByteBuffer& bytes, grpc::ByteBuffer* response) {
   ParsedRequest<v1::ListLossesRequest> parsed;
-  if (absl::Status s = parsed.Parse(bytes, buffers_); !s.ok()) {
+  grpc::ByteBuffer copy = bytes;
+  if (absl::Status s = parsed.Parse(&copy, buffers_); !s.ok()) {
     stats_.unparsable.fetch_add(1, std::memory_order_relaxed);
     return ToGrpcStatus(s);
   }

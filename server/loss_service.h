@@ -39,12 +39,13 @@ class LossService {
     wire::MessageWriter response;
   };
 
-  /// One EvaluateRequest, serialized. Not started (DEADLINE_EXCEEDED or
-  /// CANCELLED) if `stop` already holds; a result computed while it came to
-  /// hold is discarded, with the same codes.
-  Result Evaluate(const grpc::ByteBuffer& request, const StopCondition& stop);
+  /// One EvaluateRequest, serialized; the bytes are taken over (`request`
+  /// is left empty). Not started (DEADLINE_EXCEEDED or CANCELLED) if `stop`
+  /// already holds; a result computed while it came to hold is discarded,
+  /// with the same codes.
+  Result Evaluate(grpc::ByteBuffer* request, const StopCondition& stop);
   /// One ActivateRequest, serialized; as Evaluate.
-  Result Activate(const grpc::ByteBuffer& request, const StopCondition& stop);
+  Result Activate(grpc::ByteBuffer* request, const StopCondition& stop);
   /// The ListLosses answer to `request` (a ListLossesRequest).
   grpc::Status ListLosses(const grpc::ByteBuffer& request, grpc::ByteBuffer* response);
 

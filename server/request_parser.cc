@@ -455,7 +455,7 @@ bool Parser::ParseMessage(size_t end, pb::Message* message, const Path* path) {
 
 }  // namespace
 
-absl::Status ParseMessage(absl::Span<const grpc::Slice> slices, pb::Message* message,
+absl::Status ParseMessage(std::vector<grpc::Slice>* slices, pb::Message* message,
                           WireTensors* wire, BufferPool& pool) {
   SliceReader reader(slices);
   Parser parser(reader, wire, pool);

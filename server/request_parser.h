@@ -16,7 +16,8 @@
 namespace lossservice {
 
 /// Parses `slices` as one `message` (merged into it, as protobuf's parser
-/// does). Tensor messages (lossservice.v1.Tensor, wherever they occur) are
+/// does). Slices whose bytes were copied out are dropped from `slices` as
+/// the copy goes on. Tensor messages (lossservice.v1.Tensor, wherever they occur) are
 /// read here: the message gets their shape and dtype, and `wire` their
 /// values, which point into `slices` where a value field arrived in one
 /// slice and into one copy (from `pool`) where it did not. Every other field
@@ -26,7 +27,7 @@ namespace lossservice {
 ///
 /// Bytes that are not a valid encoding give InvalidArgument saying what
 /// failed to parse, where, and in which field.
-absl::Status ParseMessage(absl::Span<const grpc::Slice> slices, google::protobuf::Message* message,
+absl::Status ParseMessage(std::vector<grpc::Slice>* slices, google::protobuf::Message* message,
                           WireTensors* wire, BufferPool& pool);
 
 /// A request message parsed from a call's bytes, with the received slices
@@ -38,13 +39,15 @@ class ParsedRequest {
   ParsedRequest(const ParsedRequest&) = delete;
   ParsedRequest& operator=(const ParsedRequest&) = delete;
 
-  /// Parses `bytes` (see ParseMessage); afterwards message() is what was
-  /// parsed, also on failure.
-  absl::Status Parse(const grpc::ByteBuffer& bytes, BufferPool& pool) {
+  /// Parses `bytes` (see ParseMessage), taking them over: `bytes` is left
+  /// empty, so that the message is not held twice once its values are
+  /// copied out. Afterwards message() is what was parsed, also on failure.
+  absl::Status Parse(grpc::ByteBuffer* bytes, BufferPool& pool) {
     Reset();
     message_ = google::protobuf::Arena::CreateMessage<Message>(&arena_);
-    if (!bytes.Dump(&slices_).ok()) slices_.clear();
-    return ParseMessage(slices_, message_, &wire_, pool);
+    if (!bytes->Valid() || !bytes->Dump(&slices_).ok()) slices_.clear();
+    bytes->Clear();
+    return ParseMessage(&slices_, message_, &wire_, pool);
   }
 
   const Message& message() const { return *message_; }

@@ -94,7 +94,11 @@ Encoding TensorDecoder::EncodingOf(const v1::EvaluateRequest& q) const {
 
 const char* TensorDecoder::AlignedCopy(const char* data, size_t bytes) {
   char* out;
-  if (pool_ != nullptr) {
+  const size_t rounded = (bytes + 63) / 64 * 64;
+  if (rounded <= sizeof(scratch_) - scratch_used_) {
+    out = scratch_ + scratch_used_;
+    scratch_used_ += rounded;
+  } else if (pool_ != nullptr) {
     out = pooled_copies_.emplace_back(pool_->Acquire(bytes)).data();
   } else {
     auto& v = heap_copies_.emplace_back((bytes + sizeof(std::max_align_t) - 1) /
@@ -123,7 +127,8 @@ absl::StatusOr<TensorView> TensorDecoder::Decode(const v1::Tensor& t, absl::stri
     view.shape.push_back(d);
   }
   static_assert(kMaxNonEmptyExtent * 8 <= kMaxTensorBytes);
-  const std::string shape = ShapeString(view.shape);
+  // For messages only.
+  const auto shape = [&view] { return ShapeString(view.shape); };
 
   if (!v1::DataType_IsValid(t.dtype())) {
     return Invalid(field, absl::StrCat("unknown dtype ", t.dtype()));
@@ -175,7 +180,7 @@ absl::StatusOr<TensorView> TensorDecoder::Decode(const v1::Tensor& t, absl::stri
     view.dtype = proto_dtype(t.dtype());
     const size_t want = static_cast<size_t>(numel) * DTypeSize(view.dtype);
     if (static_cast<size_t>(raw.count) != want) {
-      return Invalid(field, absl::StrCat("raw_data has ", raw.count, " bytes but shape ", shape,
+      return Invalid(field, absl::StrCat("raw_data has ", raw.count, " bytes but shape ", shape(),
                                          " of ", DTypeName(view.dtype), " needs ", want));
     }
     view.data = aligned(raw.data, view.dtype, numel);
@@ -188,7 +193,7 @@ absl::StatusOr<TensorView> TensorDecoder::Decode(const v1::Tensor& t, absl::stri
     }
     if (used->values.count != numel) {
       return Invalid(field, absl::StrCat(used->name, " holds ", used->values.count,
-                                         " values but shape ", shape, " needs ", numel));
+                                         " values but shape ", shape(), " needs ", numel));
     }
     view.dtype = used->dtype;
     view.data = aligned(used->values.data, view.dtype, numel);
@@ -196,10 +201,10 @@ absl::StatusOr<TensorView> TensorDecoder::Decode(const v1::Tensor& t, absl::stri
   }
   // No values at all.
   if (numel != 0) {
-    return Invalid(field, absl::StrCat("holds 0 values but shape ", shape, " needs ", numel));
+    return Invalid(field, absl::StrCat("holds 0 values but shape ", shape(), " needs ", numel));
   }
   if (!has_dtype) {
-    return Invalid(field, absl::StrCat("an empty tensor (shape ", shape, ") must set dtype"));
+    return Invalid(field, absl::StrCat("an empty tensor (shape ", shape(), ") must set dtype"));
   }
   view.dtype = proto_dtype(t.dtype());
   return view;

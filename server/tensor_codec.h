@@ -3,9 +3,10 @@
 #define LOSSSERVICE_SERVER_TENSOR_CODEC_H_
 
 #include <cstdint>
-#include <deque>
 #include <utility>
 #include <vector>
+
+#include "absl/container/inlined_vector.h"
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -45,8 +46,8 @@ class WireTensors {
   void Clear();
 
  private:
-  std::vector<std::pair<const v1::Tensor*, TensorValues>> entries_;
-  std::vector<BufferPool::Buffer> buffers_;
+  absl::InlinedVector<std::pair<const v1::Tensor*, TensorValues>, 4> entries_;
+  absl::InlinedVector<BufferPool::Buffer, 2> buffers_;
 };
 
 /// How a request's tensor carried its values; results are sent the same way.
@@ -61,6 +62,8 @@ class TensorDecoder {
   /// `pool`: where aligned copies come from (nullptr: the heap).
   explicit TensorDecoder(const WireTensors* wire = nullptr, BufferPool* pool = nullptr)
       : wire_(wire), pool_(pool) {}
+  TensorDecoder(const TensorDecoder&) = delete;
+  TensorDecoder& operator=(const TensorDecoder&) = delete;
 
   /// Checks the contract's tensor rules; `field` names the tensor in
   /// messages ("input", "cross_entropy.weight").
@@ -79,8 +82,11 @@ class TensorDecoder {
 
   const WireTensors* wire_;
   BufferPool* pool_;
-  std::deque<BufferPool::Buffer> pooled_copies_;
-  std::deque<std::vector<std::max_align_t>> heap_copies_;
+  // Small copies go here; larger ones to the pool (or the heap).
+  alignas(64) char scratch_[512];
+  size_t scratch_used_ = 0;
+  absl::InlinedVector<BufferPool::Buffer, 2> pooled_copies_;
+  std::vector<std::vector<std::max_align_t>> heap_copies_;
 };
 
 /// Proto <-> core enum conversions.

@@ -26,9 +26,14 @@ SliceReader::SliceReader(absl::Span<const grpc::Slice> slices) : slices_(slices)
   Normalize();
 }
 
+SliceReader::SliceReader(std::vector<grpc::Slice>* release) : SliceReader(*release) {
+  release_ = release;
+}
+
 void SliceReader::Normalize() {
   while (cur_ == end_ && index_ + 1 < slices_.size()) {
     ++index_;
+    pinned_ = false;
     cur_ = reinterpret_cast<const char*>(slices_[index_].begin());
     end_ = cur_ + slices_[index_].size();
   }
@@ -88,6 +93,7 @@ bool SliceReader::Skip(size_t n) {
 
 bool SliceReader::ReadContiguous(size_t n, const char** data) {
   if (static_cast<size_t>(end_ - cur_) < n) return false;
+  pinned_ = true;
   *data = cur_;
   cur_ += n;
   position_ += n;
@@ -104,6 +110,9 @@ bool SliceReader::Copy(size_t n, char* out) {
     out += here;
     cur_ += here;
     n -= here;
+    if (cur_ == end_ && release_ != nullptr && !pinned_ && index_ + 1 < slices_.size()) {
+      (*release_)[index_] = grpc::Slice();  // copied: let it go
+    }
     Normalize();
   }
   return true;

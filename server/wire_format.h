@@ -30,10 +30,16 @@ absl::string_view WireTypeName(uint32_t wire_type);
 
 /// A read position in a message held in several slices. Every read checks
 /// the end of the message and returns false at it, leaving the position
-/// unspecified.
+/// unspecified. A reader is a small value: copy it to come back to a
+/// position.
 class SliceReader {
  public:
   explicit SliceReader(absl::Span<const grpc::Slice> slices);
+  /// As above; Copy() also drops the slices it has copied to the end, except
+  /// those ReadContiguous() pointed into, so that a message copied out of
+  /// its slices is not held twice. Copies of this reader must not be read
+  /// from after a Copy().
+  explicit SliceReader(std::vector<grpc::Slice>* release);
 
   /// Bytes consumed since the start of the message.
   size_t position() const { return position_; }
@@ -53,6 +59,8 @@ class SliceReader {
   void Normalize();
 
   absl::Span<const grpc::Slice> slices_;
+  std::vector<grpc::Slice>* release_ = nullptr;
+  bool pinned_ = false;  // ReadContiguous pointed into the current slice
   size_t index_ = 0;
   const char* cur_ = nullptr;
   const char* end_ = nullptr;

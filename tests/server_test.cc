@@ -297,8 +297,9 @@ TEST_F(ServerTest, RequestOverTheSizeLimitNamesTheFlag) {
   EXPECT_EQ(s.error_message(),
             absl::StrCat("the request message has ", q.ByteSizeLong(),
                          " bytes, over the limit of 4 MiB (--max_message_mb=4)"));
-  // Far over it (past twice the limit), gRPC itself refuses it, with the same code.
-  q = Mse(test::RawFloats({2300000}, std::vector<float>(2300000, 1.0f)), Floats({1}, {1}));
+  // Far over it (past gRPC's own limit, 4 + 16 MiB here), gRPC itself
+  // refuses it, with the same code.
+  q = Mse(test::RawFloats({5600000}, std::vector<float>(5600000, 1.0f)), Floats({1}, {1}));
   EXPECT_EQ(Evaluate(q, &r).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   ExpectServing();
   EXPECT_GE(server_->server().stats().too_large, 1);

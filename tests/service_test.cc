@@ -31,10 +31,12 @@ class ServiceTest : public ::testing::Test {
   // Evaluates `q` through the adapter; on success parses the response.
   grpc::Status Evaluate(const v1::EvaluateRequest& q, v1::EvaluateResponse* r = nullptr,
                         StopCondition stop = {}) {
-    return Finish(service_.Evaluate(test::ToBuffer(q), stop), r);
+    grpc::ByteBuffer bytes = test::ToBuffer(q);
+    return Finish(service_.Evaluate(&bytes, stop), r);
   }
   grpc::Status Activate(const v1::ActivateRequest& q, v1::ActivateResponse* r = nullptr) {
-    return Finish(service_.Activate(test::ToBuffer(q), {}), r);
+    grpc::ByteBuffer bytes = test::ToBuffer(q);
+    return Finish(service_.Activate(&bytes, {}), r);
   }
   template <typename Response>
   grpc::Status Finish(LossService::Result result, Response* r) {
@@ -284,16 +286,19 @@ TEST_F(ServiceTest, BadActivationsGetTheirCodeAndMessage) {
 
 TEST_F(ServiceTest, UnparsableBytesAreInvalidArgumentSayingWhat) {
   const std::string garbage("\x0a\x7f\x01", 3);
-  const LossService::Result e = service_.Evaluate(test::ToBuffer(garbage), {});
+  grpc::ByteBuffer bytes = test::ToBuffer(garbage);
+  const LossService::Result e = service_.Evaluate(&bytes, {});
+  EXPECT_FALSE(bytes.Valid()) << "the request's bytes are taken over";
   ExpectStatus(e.status, grpc::StatusCode::INVALID_ARGUMENT, Match::kExact,
                "request does not parse as lossservice.v1.EvaluateRequest: input: length 127 runs "
                "past the end of its message (1 bytes left) (at byte 2 of 3)");
-  const LossService::Result a = service_.Activate(test::ToBuffer(garbage), {});
+  bytes = test::ToBuffer(garbage);
+  const LossService::Result a = service_.Activate(&bytes, {});
   ExpectStatus(a.status, grpc::StatusCode::INVALID_ARGUMENT, Match::kPrefix,
                "request does not parse as lossservice.v1.ActivateRequest: ");
   // The request_id parsed before the bad field is kept for a stream's Error.
-  const LossService::Result id =
-      service_.Evaluate(test::ToBuffer(std::string("\x32\x02id\x0a\x05", 6)), {});
+  bytes = test::ToBuffer(std::string("\x32\x02id\x0a\x05", 6));
+  const LossService::Result id = service_.Evaluate(&bytes, {});
   EXPECT_EQ(id.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(id.request_id, "id");
   grpc::ByteBuffer list;
