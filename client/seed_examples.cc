@@ -1,6 +1,5 @@
 #include "client/seed_examples.h"
 
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -12,7 +11,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
 #include "client/torch_random.h"
-#include "grpcpp/client_context.h"
 
 namespace lossservice {
 namespace {
@@ -135,11 +133,9 @@ absl::StatusOr<std::vector<double>> FloatValues(const v1::Tensor& t,
   return out;
 }
 
-absl::Status FromGrpc(const grpc::Status& s, absl::string_view section,
-                      absl::string_view rpc) {
-  return absl::Status(
-      static_cast<absl::StatusCode>(s.error_code()),
-      absl::StrCat(section, ": ", rpc, ": ", s.error_message()));
+absl::Status InSection(const absl::Status& s, absl::string_view section,
+                       absl::string_view rpc) {
+  return absl::Status(s.code(), absl::StrCat(section, ": ", rpc, ": ", s.message()));
 }
 
 // Walks the document. Each example builds its requests, calls the service
@@ -147,8 +143,7 @@ absl::Status FromGrpc(const grpc::Status& s, absl::string_view section,
 // code of their section.
 class SeedWalk {
  public:
-  SeedWalk(v1::LossService::StubInterface& stub, const SeedOptions& options)
-      : stub_(stub), options_(options) {}
+  explicit SeedWalk(Client& client) : client_(client) {}
 
   absl::StatusOr<SeedReport> Run() {
     SEED_RETURN_IF_ERROR(Perceptron());
@@ -517,35 +512,21 @@ class SeedWalk {
 
   // --- RPCs ---
 
-  void SetDeadline(grpc::ClientContext& context) const {
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::milliseconds(options_.timeout_ms));
-  }
-
   absl::StatusOr<v1::Tensor> Activate(absl::string_view section,
                                       const v1::ActivateRequest& request) {
-    grpc::ClientContext context;
-    SetDeadline(context);
-    v1::ActivateResponse response;
-    grpc::Status status = stub_.Activate(&context, request, &response);
-    if (!status.ok()) return FromGrpc(status, section, "Activate");
-    return std::move(*response.mutable_output());
+    absl::StatusOr<v1::ActivateResponse> response = client_.Activate(request);
+    if (!response.ok()) return InSection(response.status(), section, "Activate");
+    return std::move(*response->mutable_output());
   }
 
   absl::StatusOr<double> EvaluateScalar(absl::string_view section,
                                         const v1::EvaluateRequest& request,
                                         v1::DataType dtype) {
-    grpc::ClientContext context;
-    SetDeadline(context);
-    v1::EvaluateResponse response;
-    grpc::Status status = stub_.Evaluate(&context, request, &response);
-    if (!status.ok()) return FromGrpc(status, section, "Evaluate");
+    absl::StatusOr<v1::EvaluateResponse> response = client_.Evaluate(request);
+    if (!response.ok()) return InSection(response.status(), section, "Evaluate");
     absl::StatusOr<std::vector<double>> loss =
-        FloatValues(response.loss(), "loss", {}, dtype);
-    if (!loss.ok()) {
-      return absl::Status(loss.status().code(),
-                          absl::StrCat(section, ": Evaluate: ", loss.status().message()));
-    }
+        FloatValues(response->loss(), "loss", {}, dtype);
+    if (!loss.ok()) return InSection(loss.status(), section, "Evaluate");
     return (*loss)[0];
   }
 
@@ -599,8 +580,7 @@ class SeedWalk {
 
   inline static const Shape kShape35 = {3, 5};
 
-  v1::LossService::StubInterface& stub_;
-  const SeedOptions options_;
+  Client& client_;
   SeedReport report_;
 };
 
@@ -645,9 +625,8 @@ bool PrintedEqual(absl::string_view a, absl::string_view b) {
   return is_zero(a) && is_zero(b) && unsigned_part(a) == unsigned_part(b);
 }
 
-absl::StatusOr<SeedReport> RunSeedExamples(v1::LossService::StubInterface& stub,
-                                           const SeedOptions& options) {
-  return SeedWalk(stub, options).Run();
+absl::StatusOr<SeedReport> RunSeedExamples(Client& client) {
+  return SeedWalk(client).Run();
 }
 
 }  // namespace lossservice
