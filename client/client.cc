@@ -14,6 +14,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "client/status_macros.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
@@ -43,16 +44,6 @@ const char kRetryServiceConfig[] = R"json({
 
 namespace {
 
-#define CLIENT_CONCAT_INNER(a, b) a##b
-#define CLIENT_CONCAT(a, b) CLIENT_CONCAT_INNER(a, b)
-#define CLIENT_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
-  auto tmp = (expr);                                 \
-  if (!tmp.ok()) return std::move(tmp).status();     \
-  lhs = *std::move(tmp)
-// Assigns the value of an absl::StatusOr expression or returns its status.
-#define CLIENT_ASSIGN_OR_RETURN(lhs, expr) \
-  CLIENT_ASSIGN_OR_RETURN_IMPL(CLIENT_CONCAT(status_or_, __LINE__), lhs, expr)
-
 template <class... F>
 struct Overloaded : F... {
   using F::operator()...;
@@ -68,63 +59,38 @@ constexpr DType DTypeOf() {
   if constexpr (std::is_same_v<T, int32_t>) return DType::kInt32;
 }
 
+// The product of the dimensions; nullopt if one is negative or it overflows.
+std::optional<int64_t> CheckedNumElements(absl::Span<const int64_t> shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0 || (d > 0 && n > std::numeric_limits<int64_t>::max() / d)) return std::nullopt;
+    n *= d;
+  }
+  return n;
+}
+
 template <typename T>
 TensorView MakeView(std::span<const T> values, Shape shape) {
   TensorView view{DTypeOf<T>(), std::move(shape), values.data()};
   // A shape that does not match is refused when the view is sent.
-  int64_t n = 1;
-  for (int64_t d : view.shape) {
-    if (d < 0 || (d > 0 && n > std::numeric_limits<int64_t>::max() / d)) {
-      n = -1;
-      break;
-    }
-    n *= d;
-  }
-  if (n != static_cast<int64_t>(values.size())) view.data = nullptr;
+  if (CheckedNumElements(view.shape) != static_cast<int64_t>(values.size())) view.data = nullptr;
   return view;
 }
 
-v1::DataType ProtoDType(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return v1::DATA_TYPE_FLOAT32;
-    case DType::kFloat64:
-      return v1::DATA_TYPE_FLOAT64;
-    case DType::kInt64:
-      return v1::DATA_TYPE_INT64;
-    case DType::kInt32:
-      return v1::DATA_TYPE_INT32;
-  }
-  return v1::DATA_TYPE_UNSPECIFIED;
-}
+// The proto values of the core's enums, indexed by the core value.
+constexpr v1::DataType kProtoDType[] = {v1::DATA_TYPE_FLOAT32, v1::DATA_TYPE_FLOAT64,
+                                        v1::DATA_TYPE_INT64, v1::DATA_TYPE_INT32};
+constexpr v1::Reduction kProtoReduction[] = {v1::REDUCTION_MEAN, v1::REDUCTION_SUM,
+                                             v1::REDUCTION_NONE, v1::REDUCTION_BATCHMEAN};
+constexpr v1::Activation kProtoActivation[] = {v1::ACTIVATION_SIGMOID, v1::ACTIVATION_SOFTMAX,
+                                               v1::ACTIVATION_LOG_SOFTMAX, v1::ACTIVATION_LOGIT};
+static_assert(static_cast<int>(DType::kInt32) == 3 &&
+              static_cast<int>(Reduction::kBatchMean) == 3 &&
+              static_cast<int>(Activation::kLogit) == 3);
 
-v1::Reduction ProtoReduction(Reduction reduction) {
-  switch (reduction) {
-    case Reduction::kMean:
-      return v1::REDUCTION_MEAN;
-    case Reduction::kSum:
-      return v1::REDUCTION_SUM;
-    case Reduction::kNone:
-      return v1::REDUCTION_NONE;
-    case Reduction::kBatchMean:
-      return v1::REDUCTION_BATCHMEAN;
-  }
-  return v1::REDUCTION_UNSPECIFIED;
-}
-
-v1::Activation ProtoActivation(Activation activation) {
-  switch (activation) {
-    case Activation::kSigmoid:
-      return v1::ACTIVATION_SIGMOID;
-    case Activation::kSoftmax:
-      return v1::ACTIVATION_SOFTMAX;
-    case Activation::kLogSoftmax:
-      return v1::ACTIVATION_LOG_SOFTMAX;
-    case Activation::kLogit:
-      return v1::ACTIVATION_LOGIT;
-  }
-  return v1::ACTIVATION_UNSPECIFIED;
-}
+v1::DataType ProtoDType(DType d) { return kProtoDType[static_cast<int>(d)]; }
+v1::Reduction ProtoReduction(Reduction r) { return kProtoReduction[static_cast<int>(r)]; }
+v1::Activation ProtoActivation(Activation a) { return kProtoActivation[static_cast<int>(a)]; }
 
 std::string NewRequestId() {
   thread_local absl::BitGen gen;
@@ -148,7 +114,7 @@ template <typename MutableField>
 absl::Status SetTensor(const std::optional<TensorView>& view, absl::string_view field,
                        MutableField mutable_field) {
   if (!view) return absl::OkStatus();
-  CLIENT_ASSIGN_OR_RETURN(*mutable_field(), ToProto(*view, field));
+  LOSS_CLIENT_ASSIGN_OR_RETURN(*mutable_field(), ToProto(*view, field));
   return absl::OkStatus();
 }
 
@@ -192,9 +158,8 @@ absl::Status SetLoss(const LossOptions& options, v1::EvaluateRequest& q) {
           },
           [&](const BceWithLogitsOptions& o) {
             v1::BceWithLogitsLoss* m = q.mutable_bce_with_logits();
-            absl::Status s =
-                SetTensor(o.weight, "bce_with_logits.weight", [&] { return m->mutable_weight(); });
-            if (!s.ok()) return s;
+            LOSS_CLIENT_RETURN_IF_ERROR(
+                SetTensor(o.weight, "bce_with_logits.weight", [&] { return m->mutable_weight(); }));
             return SetTensor(o.pos_weight, "bce_with_logits.pos_weight",
                              [&] { return m->mutable_pos_weight(); });
           },
@@ -256,9 +221,8 @@ absl::Status SetLoss(const LossOptions& options, v1::EvaluateRequest& q) {
             m->set_p(o.p);
             m->set_eps(o.eps);
             m->set_swap(o.swap);
-            absl::Status s = SetTensor(o.positive, "triplet_margin.positive",
-                                       [&] { return m->mutable_positive(); });
-            if (!s.ok()) return s;
+            LOSS_CLIENT_RETURN_IF_ERROR(SetTensor(o.positive, "triplet_margin.positive",
+                                                  [&] { return m->mutable_positive(); }));
             return SetTensor(o.negative, "triplet_margin.negative",
                              [&] { return m->mutable_negative(); });
           },
@@ -266,9 +230,8 @@ absl::Status SetLoss(const LossOptions& options, v1::EvaluateRequest& q) {
             v1::CtcLoss* m = q.mutable_ctc();
             m->set_blank(o.blank);
             m->set_zero_infinity(o.zero_infinity);
-            absl::Status s = SetTensor(o.input_lengths, "ctc.input_lengths",
-                                       [&] { return m->mutable_input_lengths(); });
-            if (!s.ok()) return s;
+            LOSS_CLIENT_RETURN_IF_ERROR(SetTensor(o.input_lengths, "ctc.input_lengths",
+                                                  [&] { return m->mutable_input_lengths(); }));
             return SetTensor(o.target_lengths, "ctc.target_lengths",
                              [&] { return m->mutable_target_lengths(); });
           },
@@ -278,9 +241,9 @@ absl::Status SetLoss(const LossOptions& options, v1::EvaluateRequest& q) {
 
 absl::StatusOr<LossResult> ToResult(v1::EvaluateResponse& response, bool grad) {
   LossResult result;
-  CLIENT_ASSIGN_OR_RETURN(result.loss, FromProto(response.loss(), "loss"));
+  LOSS_CLIENT_ASSIGN_OR_RETURN(result.loss, FromProto(response.loss(), "loss"));
   if (grad) {
-    CLIENT_ASSIGN_OR_RETURN(result.grad, FromProto(response.grad(), "grad"));
+    LOSS_CLIENT_ASSIGN_OR_RETURN(result.grad, FromProto(response.grad(), "grad"));
   }
   result.request_id = std::move(*response.mutable_request_id());
   return result;
@@ -392,14 +355,12 @@ std::string RequestIdOf(const absl::Status& status) {
 // --- conversions ---
 
 absl::StatusOr<v1::Tensor> ToProto(const TensorView& view, absl::string_view field) {
-  int64_t n = 1;
-  for (int64_t d : view.shape) {
-    if (d < 0 || (d > 0 && n > std::numeric_limits<int64_t>::max() / d)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ": invalid shape ", ShapeString(view.shape)));
-    }
-    n *= d;
+  const std::optional<int64_t> count = CheckedNumElements(view.shape);
+  if (!count) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": invalid shape ", ShapeString(view.shape)));
   }
+  const int64_t n = *count;
   if (n > 0 && view.data == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": no values for shape ", ShapeString(view.shape),
@@ -416,14 +377,12 @@ absl::StatusOr<v1::Tensor> ToProto(const TensorView& view, absl::string_view fie
 absl::StatusOr<Tensor> FromProto(const v1::Tensor& t, absl::string_view field) {
   Tensor out;
   out.shape.assign(t.shape().begin(), t.shape().end());
-  int64_t n = 1;
-  for (int64_t d : out.shape) {
-    if (d < 0 || (d > 0 && n > std::numeric_limits<int64_t>::max() / d)) {
-      return absl::InternalError(
-          absl::StrCat("response ", field, " has an invalid shape ", ShapeString(out.shape)));
-    }
-    n *= d;
+  const std::optional<int64_t> count = CheckedNumElements(out.shape);
+  if (!count) {
+    return absl::InternalError(
+        absl::StrCat("response ", field, " has an invalid shape ", ShapeString(out.shape)));
   }
+  const int64_t n = *count;
   auto fill = [&](DType dtype, const void* data, size_t count) -> absl::Status {
     if (count != static_cast<size_t>(n)) {
       return absl::InternalError(absl::StrCat("response ", field, " holds ", count,
@@ -477,16 +436,17 @@ absl::StatusOr<Tensor> FromProto(const v1::Tensor& t, absl::string_view field) {
 
 absl::StatusOr<v1::EvaluateRequest> ToProto(const LossRequest& request) {
   v1::EvaluateRequest q;
-  CLIENT_ASSIGN_OR_RETURN(*q.mutable_input(), ToProto(request.input, "input"));
+  LOSS_CLIENT_ASSIGN_OR_RETURN(*q.mutable_input(), ToProto(request.input, "input"));
   if (request.target) {
-    CLIENT_ASSIGN_OR_RETURN(*q.mutable_target(), ToProto(*request.target, "target"));
+    LOSS_CLIENT_ASSIGN_OR_RETURN(*q.mutable_target(), ToProto(*request.target, "target"));
   }
   q.set_reduction(ProtoReduction(request.reduction));
   q.set_compute_grad(request.compute_grad);
   if (request.grad_output) {
-    CLIENT_ASSIGN_OR_RETURN(*q.mutable_grad_output(), ToProto(*request.grad_output, "grad_output"));
+    LOSS_CLIENT_ASSIGN_OR_RETURN(*q.mutable_grad_output(),
+                                 ToProto(*request.grad_output, "grad_output"));
   }
-  if (absl::Status s = SetLoss(request.options, q); !s.ok()) return s;
+  LOSS_CLIENT_RETURN_IF_ERROR(SetLoss(request.options, q));
   return q;
 }
 
@@ -555,12 +515,12 @@ absl::StatusOr<LossResult> Client::Evaluate(const LossRequest& request,
 absl::StatusOr<Tensor> Client::Activate(const ActivationRequest& request) {
   v1::ActivateRequest q;
   q.set_activation(ProtoActivation(request.activation));
-  CLIENT_ASSIGN_OR_RETURN(*q.mutable_input(), ToProto(request.input, "input"));
+  LOSS_CLIENT_ASSIGN_OR_RETURN(*q.mutable_input(), ToProto(request.input, "input"));
   if (request.activation == Activation::kSoftmax || request.activation == Activation::kLogSoftmax) {
     q.set_dim(request.dim);
   }
   if (request.eps) q.set_eps(*request.eps);
-  CLIENT_ASSIGN_OR_RETURN(v1::ActivateResponse response, Activate(q));
+  LOSS_CLIENT_ASSIGN_OR_RETURN(v1::ActivateResponse response, Activate(q));
   return FromProto(response.output(), "output");
 }
 

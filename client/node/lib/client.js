@@ -199,8 +199,10 @@ class LossClient {
    * requests may be an array or an (async) iterable, consumed as the stream
    * goes, so a training loop can build each request from the previous
    * answer. A request the server refuses throws its LossServiceError, or with
-   * returnExceptions is yielded as one while the stream goes on. timeout
-   * covers the whole stream.
+   * returnExceptions is yielded as one while the stream goes on. What the
+   * requests iterable throws (e.g. a builder's LossServiceError) is thrown
+   * after the answers to the requests before it. timeout covers the whole
+   * stream.
    */
   async *evaluateMany(requests, { timeout, returnExceptions = false } = {}) {
     const call = this._stub.EvaluateStream(this._metadata(), this._callOptions(timeout));
@@ -225,8 +227,10 @@ class LossClient {
         }
         call.end();
       } catch (e) {
+        // What the caller's iterable threw: thrown once the requests before
+        // it are answered.
         writeError = e;
-        call.cancel();
+        call.end();
       }
     })();
 

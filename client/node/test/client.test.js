@@ -7,18 +7,9 @@ const assert = require('assert');
 const {
   LossClient, LossServiceError, Tensor, tensor, requests, channelOptions, DEFAULT_MAX_MESSAGE_BYTES,
 } = require('..');
-const { startServer } = require('./helpers');
+const { startServer, useClient } = require('./helpers');
 
-let server;
-let client;
-test.before(async () => {
-  server = await startServer();
-  client = new LossClient(server.address);
-});
-test.after(() => {
-  client.close();
-  server.stop();
-});
+const live = useClient(test);
 
 async function rejection(promise) {
   try {
@@ -32,56 +23,56 @@ async function rejection(promise) {
 
 test('typed arrays in, the input dtype out', async () => {
   const x = tensor(new Float32Array([0.5, 1.5, -1]), [1, 3]);
-  const { loss, grad } = await client.mseLoss(x, tensor(new Float32Array(3), [1, 3]), { grad: true });
+  const { loss, grad } = await live.client.mseLoss(x, tensor(new Float32Array(3), [1, 3]), { grad: true });
   assert.ok(loss instanceof Tensor && loss.data instanceof Float32Array);
   assert.deepStrictEqual(loss.shape, []);
   assert.strictEqual(loss.item(), Math.fround((0.25 + 2.25 + 1) / 3));
   assert.deepStrictEqual(grad.shape, [1, 3]);
   assert.ok(grad.data instanceof Float32Array);
-  const sum = await client.mseLoss(new Float64Array([0.5, 1.5, -1]), new Float64Array(3), { reduction: 'sum' });
+  const sum = await live.client.mseLoss(new Float64Array([0.5, 1.5, -1]), new Float64Array(3), { reduction: 'sum' });
   assert.ok(sum.loss.data instanceof Float64Array);
   assert.strictEqual(sum.loss.item(), 3.5);
   // Plain arrays carry no dtype: float64, or int64 where indices are meant.
-  const l1 = await client.l1Loss([[1, 2, 3]], [[1.5, 2, 2]], { reduction: 'none' });
+  const l1 = await live.client.l1Loss([[1, 2, 3]], [[1.5, 2, 2]], { reduction: 'none' });
   assert.deepStrictEqual([l1.loss.dtype, l1.loss.shape, l1.loss.toArray()], ['float64', [1, 3], [0.5, 0, 1]]);
-  const ce = await client.crossEntropy(new Float32Array([0, 0]), 1);  // unbatched: (C) and ()
+  const ce = await live.client.crossEntropy(new Float32Array([0, 0]), 1);  // unbatched: (C) and ()
   assert.strictEqual(ce.loss.item(), Math.fround(Math.log(2)));
-  const nll = await client.nllLoss({ data: new Float64Array([-1, -2, -3, -4]), shape: [2, 2] }, new Int32Array([1, 0]));
+  const nll = await live.client.nllLoss({ data: new Float64Array([-1, -2, -3, -4]), shape: [2, 2] }, new Int32Array([1, 0]));
   assert.strictEqual(nll.loss.item(), (2 + 3) / 2);
 });
 
 test('errors carry code, message and request id', async () => {
   const x = tensor(new Float32Array(6), [2, 3]);
-  let e = await rejection(client.mseLoss(x, tensor(new Float32Array(6), [3, 2]), { requestId: 'req-7' }));
+  let e = await rejection(live.client.mseLoss(x, tensor(new Float32Array(6), [3, 2]), { requestId: 'req-7' }));
   assert.strictEqual(e.code, 3);
   assert.strictEqual(e.codeName, 'INVALID_ARGUMENT');
   assert.ok(e.message.includes('[2, 3]') && e.message.includes('[3, 2]'), e.message);
   assert.strictEqual(e.requestId, 'req-7');
   assert.strictEqual(String(e), `LossServiceError: INVALID_ARGUMENT: ${e.message} (request_id req-7)`);
-  e = await rejection(client.nllLoss(x, new BigInt64Array([0n, 3n])));
+  e = await rejection(live.client.nllLoss(x, new BigInt64Array([0n, 3n])));
   assert.strictEqual(e.codeName, 'INVALID_ARGUMENT');
   assert.match(e.requestId, /^[0-9a-f]{16}$/);
-  e = await rejection(client.softmax(x, { dim: 2 }));
+  e = await rejection(live.client.softmax(x, { dim: 2 }));
   assert.strictEqual(e.codeName, 'INVALID_ARGUMENT');
   assert.strictEqual(e.requestId, undefined);
 });
 
 test('local mistakes reject with the same error', async () => {
   const x = new Float32Array(3);
-  let e = await rejection(client.mseLoss(x, x, { reduction: 'avg', requestId: 'r1' }));
+  let e = await rejection(live.client.mseLoss(x, x, { reduction: 'avg', requestId: 'r1' }));
   assert.deepStrictEqual([e.codeName, e.requestId], ['INVALID_ARGUMENT', 'r1']);
   assert.strictEqual(e.message, "reduction: 'avg' is not one of 'mean', 'sum', 'none', 'batchmean'");
-  e = await rejection(client.crossEntropy(x, new BigInt64Array([0n]), { ignore_index: 1 }));
+  e = await rejection(live.client.crossEntropy(x, new BigInt64Array([0n]), { ignore_index: 1 }));
   assert.match(e.message, /^crossEntropy: unknown option 'ignore_index' \(options: weight, ignoreIndex, /);
-  e = await rejection(client.mseLoss(new Uint8Array(3), x));
+  e = await rejection(live.client.mseLoss(new Uint8Array(3), x));
   assert.strictEqual(e.message, 'input: Tensor data must be a Float32Array, Float64Array, BigInt64Array or Int32Array');
-  e = await rejection(client.mseLoss(tensor(new Float32Array(5), undefined), { data: new Float32Array(5), shape: [2, 3] }));
+  e = await rejection(live.client.mseLoss(tensor(new Float32Array(5), undefined), { data: new Float32Array(5), shape: [2, 3] }));
   assert.strictEqual(e.message, 'target: Tensor: 5 values for shape [2, 3]');
 });
 
 test('a deadline', async () => {
   const n = 1000000;
-  const e = await rejection(client.mseLoss(new Float32Array(n), new Float32Array(n), { timeout: 1 }));
+  const e = await rejection(live.client.mseLoss(new Float32Array(n), new Float32Array(n), { timeout: 1 }));
   assert.strictEqual(e.codeName, 'DEADLINE_EXCEEDED');
 });
 
@@ -90,7 +81,7 @@ test('a 2M-float gradient arrives with the defaults', async () => {
   const x = new Float32Array(n);
   for (let i = 0; i < n; i++) x[i] = (i % 1000) / 500;
   const y = new Float32Array(n).fill(0.25);
-  const { grad } = await client.mseLoss(x, y, { grad: true });
+  const { grad } = await live.client.mseLoss(x, y, { grad: true });
   assert.deepStrictEqual(grad.shape, [n]);
   assert.ok(grad.data.byteLength > 4 * 1024 * 1024);
   for (const i of [0, 1, 999, 123456, n - 1]) {
@@ -99,7 +90,7 @@ test('a 2M-float gradient arrives with the defaults', async () => {
   }
   assert.strictEqual(DEFAULT_MAX_MESSAGE_BYTES, 64 * 1024 * 1024);
   // gRPC's own 4 MiB limit refuses the same call.
-  const small = new LossClient(server.address, { maxMessageBytes: 4 * 1024 * 1024 });
+  const small = new LossClient(live.server.address, { maxMessageBytes: 4 * 1024 * 1024 });
   const e = await rejection(small.mseLoss(x, y, { grad: true }));
   small.close();
   assert.strictEqual(e.codeName, 'RESOURCE_EXHAUSTED');
@@ -111,7 +102,7 @@ test('evaluateMany answers in order, with in-band errors', async () => {
   const batch = [requests.mseLoss(x, y, { reduction: 'sum' }), requests.mseLoss(x, new Float32Array(3)),
     requests.l1Loss(x, y, { reduction: 'sum', grad: true })];
   const answers = [];
-  for await (const a of client.evaluateMany(batch, { returnExceptions: true })) answers.push(a);
+  for await (const a of live.client.evaluateMany(batch, { returnExceptions: true })) answers.push(a);
   assert.strictEqual(answers.length, 3);
   assert.strictEqual(answers[0].loss.item(), 0.5);
   assert.ok(answers[1] instanceof LossServiceError);
@@ -122,10 +113,23 @@ test('evaluateMany answers in order, with in-band errors', async () => {
   // Without returnExceptions the first error is thrown.
   const seen = [];
   const e = await rejection((async () => {
-    for await (const a of client.evaluateMany(batch)) seen.push(a.loss.item());
+    for await (const a of live.client.evaluateMany(batch)) seen.push(a.loss.item());
   })());
   assert.deepStrictEqual(seen, [0.5]);
   assert.strictEqual(e.requestId, batch[1].requestId);
+});
+
+test('evaluateMany throws what the requests throw, after their answers', async () => {
+  function* batch() {
+    yield requests.l1Loss([1, 2], [1, 4]);
+    yield requests.l1Loss([1], [1], { reduction: 'avg', requestId: 'bad' });
+  }
+  const seen = [];
+  const e = await rejection((async () => {
+    for await (const a of live.client.evaluateMany(batch())) seen.push(a.loss.item());
+  })());
+  assert.deepStrictEqual(seen, [1]);
+  assert.deepStrictEqual([e.codeName, e.requestId], ['INVALID_ARGUMENT', 'bad']);
 });
 
 test('evaluateMany drives a training loop', async () => {
@@ -140,7 +144,7 @@ test('evaluateMany drives a training loop', async () => {
     }
   }
   const losses = [];
-  for await (const { loss, grad } of client.evaluateMany(steps())) {
+  for await (const { loss, grad } of live.client.evaluateMany(steps())) {
     losses.push(loss.item());
     for (let i = 0; i < 3; i++) w[i] -= 0.75 * grad.data[i];  // grad = 2 (w - t) / 3: halves the error
     applied();
@@ -153,7 +157,7 @@ test('evaluateMany drives a training loop', async () => {
 });
 
 test('listLosses', async () => {
-  const losses = await client.listLosses();
+  const losses = await live.client.listLosses();
   assert.strictEqual(losses.length, 21);
   assert.deepStrictEqual(losses.map((l) => l.fieldNumber), Array.from({ length: 21 }, (_, i) => 10 + i));
   const byName = Object.fromEntries(losses.map((l) => [l.name, l]));
@@ -163,9 +167,9 @@ test('listLosses', async () => {
 });
 
 test('health', async () => {
-  assert.strictEqual(await client.health(), 'SERVING');
-  assert.strictEqual(await client.health('lossservice.v1.LossService'), 'SERVING');
-  const e = await rejection(client.health('no.such.Service'));
+  assert.strictEqual(await live.client.health(), 'SERVING');
+  assert.strictEqual(await live.client.health('lossservice.v1.LossService'), 'SERVING');
+  const e = await rejection(live.client.health('no.such.Service'));
   assert.strictEqual(e.codeName, 'NOT_FOUND');
 });
 

@@ -6,29 +6,20 @@
 const test = require('node:test');
 const assert = require('assert');
 const { LossClient, requests } = require('..');
-const { EXAMPLES, startServer, camel, fromJson, callArguments, assertMatches } = require('./helpers');
+const { EXAMPLES, useClient, camel, fromJson, callArguments, assertMatches } = require('./helpers');
 
-let server;
-let client;
-test.before(async () => {
-  server = await startServer();
-  client = new LossClient(server.address);
-});
-test.after(() => {
-  client.close();
-  server.stop();
-});
+const live = useClient(test);
 
 for (const example of EXAMPLES.filter((e) => e.kind === 'loss')) {
   test(`loss example ${example.name}`, async () => {
     const [positional, options] = callArguments(example);
     if (example.grad_output) options.gradOutput = fromJson(example.grad_output);
     const method = camel(example.function);
-    const { loss, grad, requestId } = await client[method](...positional, { ...options, grad: true });
+    const { loss, grad, requestId } = await live.client[method](...positional, { ...options, grad: true });
     assertMatches(loss, example.expected_loss, example, 'loss');
     assertMatches(grad, example.expected_grad, example, 'grad');
     assert.match(requestId, /^[0-9a-f]{16}$/);
-    const plain = await client[method](...positional, options);
+    const plain = await live.client[method](...positional, options);
     assert.strictEqual(plain.grad, undefined);
     assertMatches(plain.loss, example.expected_loss, example, 'loss without grad');
   });
@@ -37,7 +28,7 @@ for (const example of EXAMPLES.filter((e) => e.kind === 'loss')) {
 for (const example of EXAMPLES.filter((e) => e.kind === 'activation')) {
   test(`activation example ${example.name}`, async () => {
     const [positional, options] = callArguments(example);
-    const out = await client[camel(example.function)](...positional, options);
+    const out = await live.client[camel(example.function)](...positional, options);
     assertMatches(out, example.expected_output, example, 'output');
   });
 }
@@ -50,7 +41,7 @@ test('every example over one stream', async () => {
     return requests[camel(example.function)](...positional, { ...options, grad: true });
   });
   let i = 0;
-  for await (const { loss, grad } of client.evaluateMany(batch)) {
+  for await (const { loss, grad } of live.client.evaluateMany(batch)) {
     assertMatches(loss, losses[i].expected_loss, losses[i], 'loss (stream)');
     assertMatches(grad, losses[i].expected_grad, losses[i], 'grad (stream)');
     i += 1;
@@ -59,7 +50,7 @@ test('every example over one stream', async () => {
 });
 
 test('every listed loss has a method and two examples', async () => {
-  const listed = (await client.listLosses()).map((l) => l.name);
+  const listed = (await live.client.listLosses()).map((l) => l.name);
   assert.strictEqual(listed.length, 21);
   assert.deepStrictEqual([...listed].sort(), [...new Set(EXAMPLES.filter((e) => e.loss).map((e) => e.loss))].sort());
   for (const name of listed) {

@@ -35,6 +35,22 @@ function startServer(...flags) {
   });
 }
 
+/** Registers before/after hooks that start a loss_server and a LossClient of
+ * it; returns { server, client }, filled in once the hooks have run. */
+function useClient(test) {
+  const { LossClient } = require('..');
+  const live = {};
+  test.before(async () => {
+    live.server = await startServer();
+    live.client = new LossClient(live.server.address);
+  });
+  test.after(async () => {
+    live.client.close();
+    await live.server.stop();
+  });
+  return live;
+}
+
 const camel = (s) => s.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
 
 function fromJson(t) {
@@ -70,4 +86,4 @@ function assertMatches(got, expected, example, what) {
   });
 }
 
-module.exports = { REPO, EXAMPLES, startServer, camel, fromJson, callArguments, assertMatches };
+module.exports = { REPO, EXAMPLES, startServer, useClient, camel, fromJson, callArguments, assertMatches };

@@ -42,9 +42,14 @@ def _pem(value, name):
   if value is None or isinstance(value, bytes):
     return value
   if isinstance(value, (str, os.PathLike)):
-    with open(value, "rb") as f:
-      return f.read()
-  raise TypeError(f"{name}: PEM bytes or a file path, not {type(value).__name__}")
+    try:
+      with open(value, "rb") as f:
+        return f.read()
+    except OSError as e:
+      raise LossServiceError(grpc.StatusCode.INVALID_ARGUMENT,
+                             f"{name}: cannot read {value}: {e.strerror}") from None
+  raise LossServiceError(grpc.StatusCode.INVALID_ARGUMENT,
+                         f"{name}: PEM bytes or a file path, not {type(value).__name__}")
 
 
 def channel_options(*, max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES, retry=True,
@@ -80,28 +85,26 @@ def _health_request(service):
   return b"\x0a" + _varint(len(data)) + data if data else b""
 
 
+def _read_varint(data, i):
+  """(value, next index) of the varint at data[i]."""
+  value, shift = 0, 0
+  while True:
+    byte = data[i]
+    i += 1
+    value |= (byte & 0x7F) << shift
+    shift += 7
+    if byte < 0x80:
+      return value, i
+
+
 def _health_status(data):
   """The status field of a HealthCheckResponse (0 when absent)."""
   status, i = 0, 0
   while i < len(data):
-    key, shift = 0, 0
-    while True:
-      b = data[i]
-      i += 1
-      key |= (b & 0x7F) << shift
-      shift += 7
-      if b < 0x80:
-        break
+    key, i = _read_varint(data, i)
     if key & 7 != 0:
       raise ValueError("unexpected HealthCheckResponse field")
-    value, shift = 0, 0
-    while True:
-      b = data[i]
-      i += 1
-      value |= (b & 0x7F) << shift
-      shift += 7
-      if b < 0x80:
-        break
+    value, i = _read_varint(data, i)
     if key >> 3 == 1:
       status = value
   return status
@@ -258,14 +261,20 @@ class LossClient:
     each answer in order, as it arrives (requests may be a generator that
     builds the next request from the previous answer). A request the server
     refuses raises its LossServiceError, or with return_exceptions=True is
-    yielded as one while the stream goes on. timeout covers the whole stream.
+    yielded as one while the stream goes on. What the requests iterable raises
+    (e.g. a builder's LossServiceError) is raised after the answers to the
+    requests before it. timeout covers the whole stream.
     """
     sent = collections.deque()
+    failure = []  # what the caller's iterable raised; re-raised once its answers are out
 
-    def messages():
-      for request in requests:
-        sent.append(request)
-        yield request.message
+    def messages():  # consumed on a gRPC thread
+      try:
+        for request in requests:
+          sent.append(request)
+          yield request.message
+      except Exception as e:  # pylint: disable=broad-except
+        failure.append(e)
 
     responses = self._stub.EvaluateStream(messages(), timeout=self._timeout(timeout),
                                           metadata=self._metadata)
@@ -285,6 +294,8 @@ class LossClient:
       raise LossServiceError.from_rpc_error(e) from None
     finally:
       responses.cancel()
+    if failure:
+      raise failure[0]
 
   def health(self, service="", *, timeout=_DEFAULT):
     """grpc.health.v1.Health/Check: "SERVING", "NOT_SERVING", "UNKNOWN" or

@@ -162,6 +162,25 @@ def test_evaluate_many_in_order_with_in_band_errors(client):
   assert e.value.request_id == batch[1].request_id
 
 
+def test_evaluate_many_raises_what_the_requests_raise_after_their_answers(client):
+  def batch():
+    yield rq.l1_loss([1.0, 2.0], [1.0, 4.0])
+    yield rq.l1_loss([1.0], [1.0], reduction="avg", request_id="bad")
+
+  answers = client.evaluate_many(batch())
+  assert next(answers) == 1.0
+  with pytest.raises(lossservice.LossServiceError) as e:
+    next(answers)
+  assert (e.value.code, e.value.request_id) == (grpc.StatusCode.INVALID_ARGUMENT, "bad")
+
+
+def test_unreadable_certificates_are_the_same_error(tmp_path):
+  with pytest.raises(lossservice.LossServiceError) as e:
+    lossservice.LossClient("localhost:1", tls=True, root_certificates=str(tmp_path / "none.pem"))
+  assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
+  assert e.value.message.startswith("root_certificates: cannot read ")
+
+
 def test_evaluate_many_drives_a_training_loop(client):
   """Each request is built from the previous answer, over one stream."""
   target = np.array([1.0, -2.0, 3.0])
