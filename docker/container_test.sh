@@ -79,7 +79,8 @@ check_stop() {
   elapsed=$((($(date +%s%N) - start) / 1000000))
   [ "$status" = 0 ] || fail "$c: exit status $status after SIGTERM"
   [ "$elapsed" -le $((GRACE_S * 1000)) ] || fail "$c: exit after $elapsed ms, over the ${GRACE_S} s grace"
-  podman logs "$c" 2>&1 | grep -q "received SIGTERM, shutting down" || fail "$c: no SIGTERM line"
+  podman logs "$c" >"$out" 2>&1
+  grep -q "received SIGTERM, shutting down" "$out" || fail "$c: no SIGTERM line"
   echo "$c: SIGTERM ($how) -> exit status 0 after $elapsed ms"
 }
 
