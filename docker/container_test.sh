@@ -30,8 +30,10 @@ cleanup() {
   rm -f "$out" "$err" "$big"
 }
 trap cleanup EXIT
+passed=0  # groups of checks: the image's configuration, then each run and each stop
 fail() {
   echo "FAIL: $*" >&2
+  echo "container_test: $passed passed, 1 failed"
   for c in "$a" "$b"; do
     podman logs "$c" >"$out" 2>&1 && { echo "--- podman logs $c" >&2; cat "$out" >&2; }
   done
@@ -54,6 +56,7 @@ ports=$(inspect '{{range $p, $_ := .Config.ExposedPorts}}{{$p}} {{end}}')
 health=$(inspect '{{json .Config.Healthcheck.Test}}')
 [ "$health" = '["CMD","loss_client","--address=127.0.0.1:50051","--timeout_ms=2000","health"]' ] ||
   fail "healthcheck: $health"
+passed=$((passed + 1))
 
 wait_listening() {  # container, address pattern -> prints the port
   local port
@@ -82,6 +85,7 @@ check_stop() {
   podman logs "$c" >"$out" 2>&1
   grep -q "received SIGTERM, shutting down" "$out" || fail "$c: no SIGTERM line"
   echo "$c: SIGTERM ($how) -> exit status 0 after $elapsed ms"
+  passed=$((passed + 1))
 }
 
 # --- A: the image as deployed -------------------------------------------
@@ -99,6 +103,7 @@ listed=$(awk '/^[a-z]/ { printf "%s%s", sep, $1; sep = " " }' "$out")
 client_a seed >"$out" || fail "$a: seed: $(tail -1 "$out")"
 grep -Eq "^seed: [0-9]+ values agree, 0 differ$" "$out" || fail "$a: seed: $(tail -1 "$out")"
 echo "$a: HEALTHCHECK healthy; health SERVING; $(echo $LOSSES | wc -w) losses listed; $(tail -1 "$out")"
+passed=$((passed + 1))
 check_stop "$a" kill
 
 # --- B: arguments and environment, on the host's loopback ---------------
@@ -119,6 +124,8 @@ values() { awk 'BEGIN { printf "0.5"; for (i = 1; i < 300000; i++) printf ",0.5"
 if client_b evaluate - <"$big" >"$out" 2>&1; then fail "$b: a 2.4 MB request passed a 1 MiB limit"; fi
 grep -q RESOURCE_EXHAUSTED "$out" "$err" || fail "$b: over the limit: $(cat "$out" "$err")"
 echo "$b: port $port from --address=127.0.0.1:0; LOSS_SERVER_MAX_MESSAGE_MB=1 -> RESOURCE_EXHAUSTED"
+passed=$((passed + 1))
 check_stop "$b" stop
 
-echo "container_test: 2 containers, image configuration, health, ListLosses, seed, flags, environment, SIGTERM ok"
+# The image's configuration, two runs, two stops.
+echo "container_test: $passed passed, 0 failed"
