@@ -68,10 +68,12 @@ make_tree() {
     exit 1
   fi
   log "debootstrap --variant=minbase bookworm from $mirror"
+  local start=$SECONDS
   debootstrap --variant=minbase bookworm "$root" "$mirror" >"$root.log" 2>&1 || {
     tail -20 "$root.log" >&2
     exit 1
   }
+  log "debootstrap: $((SECONDS - start)) s"
   rm -f "$root/etc/apt/sources.list"
   awk '{ suites[$1] = suites[$1] " " $2 } END {
          for (u in suites) printf "Types: deb\nURIs: %s\nSuites:%s\nComponents: main\n" \
