@@ -457,7 +457,10 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
   args.SetMaxSendMessageSize(options.max_message_bytes);
-  if (options.retry_unavailable) {
+  if (!options.service_config.empty()) {
+    args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
+    args.SetServiceConfigJSON(options.service_config);
+  } else if (options.retry_unavailable) {
     args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
     args.SetServiceConfigJSON(kRetryServiceConfig);
   }

@@ -59,8 +59,12 @@ struct ClientOptions {
   /// is 4 MiB, less than a 2M-float gradient).
   int max_message_bytes = 64 << 20;
   /// Retry calls that fail with UNAVAILABLE: up to 5 attempts, backoff from
-  /// 0.1 s doubling to at most 2 s (the channel's service config).
+  /// 0.1 s doubling to at most 2 s (kRetryServiceConfig, the channel's service
+  /// config).
   bool retry_unavailable = true;
+  /// A service config of your own (JSON) instead of kRetryServiceConfig, e.g.
+  /// round_robin over a headless Service; retries are enabled with it.
+  std::string service_config{};
 };
 
 /// The service config of every channel a Client opens when

@@ -440,6 +440,18 @@ TEST_F(FakeServerTest, GivesUpAfterFiveAttempts) {
   EXPECT_EQ(service_.calls(), 5);
 }
 
+TEST_F(FakeServerTest, AServiceConfigOfOnesOwn) {
+  Serve(Security::kPlaintext);
+  service_.FailFirst(10);
+  const std::string config = R"({"methodConfig": [{
+      "name": [{"service": "lossservice.v1.LossService"}],
+      "retryPolicy": {"maxAttempts": 2, "initialBackoff": "0.01s", "maxBackoff": "0.01s",
+                      "backoffMultiplier": 1, "retryableStatusCodes": ["UNAVAILABLE"]}}]})";
+  absl::StatusOr<LossResult> r = Call({.service_config = config});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_EQ(service_.calls(), 2);
+}
+
 TEST_F(FakeServerTest, TokenIsSentAsABearerOnEveryCall) {
   Serve(Security::kPlaintext);
   service_.RequireToken("s3cret");

@@ -59,12 +59,17 @@ function loadService() {
 }
 
 /** The gRPC channel options a LossClient uses. */
-function channelOptions({ maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES, retry = true, tlsServerName } = {}) {
+function channelOptions({
+  maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES, retry = true, serviceConfig, tlsServerName,
+} = {}) {
   const options = {
     'grpc.max_send_message_length': maxMessageBytes,
     'grpc.max_receive_message_length': maxMessageBytes,
   };
-  if (retry) {
+  if (serviceConfig !== undefined && serviceConfig !== null) {
+    options['grpc.enable_retries'] = 1;
+    options['grpc.service_config'] = typeof serviceConfig === 'string' ? serviceConfig : JSON.stringify(serviceConfig);
+  } else if (retry) {
     options['grpc.enable_retries'] = 1;
     options['grpc.service_config'] = JSON.stringify(RETRY_SERVICE_CONFIG);
   } else {
@@ -133,12 +138,14 @@ function decodeHealthStatus(buffer) {
  * certificate carries, if not the address's host), token (sent as
  * "authorization: Bearer <token>" on every call), maxMessageBytes (send and
  * receive limit, default 64 MiB), retry (retry UNAVAILABLE, default true),
- * channelOptions (more gRPC channel options).
+ * serviceConfig (a service config of your own, an object or JSON, instead of
+ * RETRY_SERVICE_CONFIG), channelOptions (more gRPC channel options; they win).
  */
 class LossClient {
   constructor(address, {
     timeout = 30000, tls = false, rootCertificates, privateKey, certificateChain, tlsServerName,
-    token, maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES, retry = true, channelOptions: extra = {},
+    token, maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES, retry = true, serviceConfig,
+    channelOptions: extra = {},
   } = {}) {
     this.address = address;
     this.timeout = timeout;
@@ -148,7 +155,7 @@ class LossClient {
       : grpc.credentials.createInsecure();
     const Service = loadService();
     this._stub = new Service(address, credentials,
-      { ...channelOptions({ maxMessageBytes, retry, tlsServerName }), ...extra });
+      { ...channelOptions({ maxMessageBytes, retry, serviceConfig, tlsServerName }), ...extra });
     this._token = token;
   }
 

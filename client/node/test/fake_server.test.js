@@ -105,6 +105,23 @@ test('gives up after five attempts', async () => {
   s.stop();
 });
 
+test('a service config of one\'s own', async () => {
+  const s = await serve();
+  s.failFirst = 10;
+  const serviceConfig = {
+    methodConfig: [{
+      name: [{ service: 'lossservice.v1.LossService' }],
+      retryPolicy: {
+        maxAttempts: 2, initialBackoff: '0.01s', maxBackoff: '0.01s', backoffMultiplier: 1,
+        retryableStatusCodes: ['UNAVAILABLE'],
+      },
+    }],
+  };
+  assert.strictEqual((await failure(s.address, { serviceConfig })).codeName, 'UNAVAILABLE');
+  assert.strictEqual(s.calls, 2);
+  s.stop();
+});
+
 test('the token is sent as a bearer on every call', async () => {
   const s = await serve();
   s.token = 's3cret';

@@ -53,16 +53,22 @@ def _pem(value, name):
 
 
 def channel_options(*, max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES, retry=True,
-                    tls_server_name=None):
-  """The gRPC channel options a LossClient uses."""
-  options = [("grpc.max_send_message_length", max_message_bytes),
-             ("grpc.max_receive_message_length", max_message_bytes)]
-  if retry:
-    options += [("grpc.enable_retries", 1),
-                ("grpc.service_config", json.dumps(RETRY_SERVICE_CONFIG))]
+                    service_config=None, tls_server_name=None, options=()):
+  """The gRPC channel options a LossClient uses; `options` (pairs) override
+  them."""
+  merged = {"grpc.max_send_message_length": max_message_bytes,
+            "grpc.max_receive_message_length": max_message_bytes}
+  if service_config is not None:
+    merged["grpc.enable_retries"] = 1
+    merged["grpc.service_config"] = (service_config if isinstance(service_config, str)
+                                     else json.dumps(service_config))
+  elif retry:
+    merged["grpc.enable_retries"] = 1
+    merged["grpc.service_config"] = json.dumps(RETRY_SERVICE_CONFIG)
   if tls_server_name:
-    options.append(("grpc.ssl_target_name_override", tls_server_name))
-  return options
+    merged["grpc.ssl_target_name_override"] = tls_server_name
+  merged.update(dict(options))
+  return list(merged.items())
 
 
 # grpc.health.v1 by hand (its Python package is not part of grpcio):
@@ -147,17 +153,21 @@ class LossClient:
   TLS; tls_server_name: the name the server's certificate carries, if not
   the address's host. token: sent as "authorization: Bearer <token>" on every
   call. max_message_bytes: the send and receive limit (default 64 MiB).
-  retry: retry UNAVAILABLE (RETRY_SERVICE_CONFIG). options: more gRPC channel
-  options. Thread-safe; close() (or a with block) releases the channel.
+  retry: retry UNAVAILABLE (RETRY_SERVICE_CONFIG). service_config: a service
+  config of your own (a dict or JSON) instead, e.g. round_robin over a
+  headless Service. options: more gRPC channel options (they win). Thread-safe;
+  close() (or a with block) releases the channel.
   """
 
   def __init__(self, address, *, timeout=30.0, tls=False, root_certificates=None,
                private_key=None, certificate_chain=None, tls_server_name=None, token=None,
-               max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES, retry=True, options=()):
+               max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES, retry=True, service_config=None,
+               options=()):
     self.address = address
     self.timeout = timeout
     opts = channel_options(max_message_bytes=max_message_bytes, retry=retry,
-                           tls_server_name=tls_server_name) + list(options)
+                           service_config=service_config, tls_server_name=tls_server_name,
+                           options=options)
     if tls:
       credentials = grpc.ssl_channel_credentials(
           root_certificates=_pem(root_certificates, "root_certificates"),

@@ -231,6 +231,9 @@ def test_channel_options_by_default():
   policy = json.loads(options["grpc.service_config"])["methodConfig"][0]["retryPolicy"]
   assert policy["retryableStatusCodes"] == ["UNAVAILABLE"] and policy["maxAttempts"] == 5
   assert "grpc.service_config" not in dict(lossservice.channel_options(retry=False))
+  # Options given by the caller win over these.
+  assert dict(lossservice.channel_options(options=[("grpc.max_receive_message_length", 7)]))[
+      "grpc.max_receive_message_length"] == 7
 
 
 def test_a_stopped_server_is_unavailable():

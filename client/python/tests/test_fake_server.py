@@ -116,6 +116,19 @@ def test_gives_up_after_five_attempts(serve):
   assert service.calls == 5
 
 
+def test_a_service_config_of_ones_own(serve):
+  service, address = serve()
+  service.fail_first = 10
+  config = {"methodConfig": [{
+      "name": [{"service": "lossservice.v1.LossService"}],
+      "retryPolicy": {"maxAttempts": 2, "initialBackoff": "0.01s", "maxBackoff": "0.01s",
+                      "backoffMultiplier": 1, "retryableStatusCodes": ["UNAVAILABLE"]}}]}
+  with pytest.raises(lossservice.LossServiceError) as e:
+    call(address, service_config=config)
+  assert e.value.code == grpc.StatusCode.UNAVAILABLE
+  assert service.calls == 2
+
+
 def test_token_is_sent_as_a_bearer_on_every_call(serve):
   service, address = serve()
   service.token = "s3cret"
