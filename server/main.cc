@@ -11,6 +11,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
+#include "server/flag_env.h"
 #include "server/loss_server.h"
 #include "spdlog/spdlog.h"
 
@@ -46,7 +47,9 @@ int main(int argc, char** argv) {
   TuneAllocator();
   absl::SetProgramUsageMessage(
       "Serves lossservice.v1.LossService (PyTorch's loss functions over gRPC), "
-      "grpc.health.v1.Health and server reflection.\n  loss_server --address 0.0.0.0:50051");
+      "grpc.health.v1.Health and server reflection.\n  loss_server --address 0.0.0.0:50051\n"
+      "Every flag can also be set by an environment variable LOSS_SERVER_<FLAG> (upper case, e.g.\n"
+      "LOSS_SERVER_MAX_INFLIGHT=64); a flag given on the command line wins.");
   // --help lists this file's flags (Abseil matches the file to the binary's
   // name by default, and this file is main.cc).
   absl::FlagsUsageConfig usage_config;
@@ -55,6 +58,7 @@ int main(int argc, char** argv) {
   };
   usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
   absl::SetFlagsUsageConfig(usage_config);
+  lossservice::SetFlagsFromEnvOrExit("LOSS_SERVER_", argv[0]);
   absl::ParseCommandLine(argc, argv);
 
   const spdlog::level::level_enum level = spdlog::level::from_str(absl::GetFlag(FLAGS_log_level));
