@@ -34,7 +34,8 @@ grpc::Status TooLarge(const CallEnvironment& env, size_t bytes) {
                                    env.max_message_mb, ")"));
 }
 
-grpc::Status ExpiredOnArrival() {
+grpc::Status ExpiredOnArrival(const CallEnvironment& env) {
+  env.stats.not_started.fetch_add(1, std::memory_order_relaxed);
   return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                       "the deadline passed before the call arrived");
 }
@@ -52,10 +53,10 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
  public:
   enum class Method { kEvaluate, kActivate };
 
-  UnaryCall(const CallEnvironment& env, grpc::CallbackServerContext& context, Method method)
-      : env_(env), context_(context), method_(method), stop_{&cancelled_, DeadlineOf(context)} {
+  UnaryCall(const CallEnvironment& env, const grpc::CallbackServerContext& context, Method method)
+      : env_(env), method_(method), stop_{&cancelled_, DeadlineOf(context)} {
     if (absl::Now() >= stop_.deadline) {
-      Finish(ExpiredOnArrival());
+      Finish(ExpiredOnArrival(env_));
       return;
     }
     ticket_ = env_.admission.TryAdmit();
@@ -68,14 +69,12 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
 
   void OnReadDone(bool ok) override {
     if (!ok) {
+      // The call is over (cancelled, past its deadline) or the client
+      // half-closed without a message; only the latter sees this status.
       ticket_.reset();
-      if (cancelled_.load() || context_.IsCancelled()) {
-        env_.stats.not_started.fetch_add(1, std::memory_order_relaxed);
-        Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled"));
-      } else {
-        Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            "the call ended without a request message"));
-      }
+      env_.stats.not_started.fetch_add(1, std::memory_order_relaxed);
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "the call ended without a request message"));
       return;
     }
     if (request_.Length() > env_.max_message_bytes) {
@@ -86,7 +85,10 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
     env_.pool.Schedule([this] { Compute(); });
   }
 
-  void OnCancel() override { cancelled_.store(true); }
+  void OnCancel() override {
+    cancelled_.store(true);
+    env_.stats.cancelled.fetch_add(1, std::memory_order_relaxed);
+  }
   void OnDone() override { delete this; }
 
  private:
@@ -105,7 +107,6 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
   }
 
   const CallEnvironment& env_;
-  grpc::CallbackServerContext& context_;  // valid until OnDone
   const Method method_;
   std::atomic<bool> cancelled_{false};
   const StopCondition stop_;
@@ -126,7 +127,7 @@ class StreamCall final : public grpc::ServerGenericBidiReactor {
     if (absl::Now() >= stop_.deadline) {
       absl::MutexLock lock(&mu_);
       finished_ = true;
-      Finish(ExpiredOnArrival());
+      Finish(ExpiredOnArrival(env_));
       return;
     }
     absl::MutexLock lock(&mu_);
@@ -170,6 +171,7 @@ class StreamCall final : public grpc::ServerGenericBidiReactor {
 
   void OnCancel() override {
     cancelled_.store(true);
+    env_.stats.cancelled.fetch_add(1, std::memory_order_relaxed);
     absl::MutexLock lock(&mu_);
     MaybeFinish();
   }

@@ -15,7 +15,10 @@ struct ServerStats {
   int64_t queued = 0;       ///< waiting for a compute thread
   int64_t started = 0;      ///< evaluations started on a compute thread
   int64_t computed = 0;     ///< evaluations run to their end (results or client mistakes)
-  int64_t not_started = 0;  ///< admitted, then cancelled or past their deadline before starting
+  int64_t not_started = 0;  ///< ended before their computation started (cancelled, past the
+                            ///< deadline, or no message), from arrival to the pool
+  int64_t cancelled = 0;    ///< calls that ended before their answer (the client cancelled or
+                            ///< went away, or the deadline passed)
   int64_t stopped = 0;      ///< stopped while computing (cancelled or past their deadline)
   int64_t too_large = 0;    ///< messages over --max_message_mb
   int64_t unparsable = 0;   ///< messages that did not parse
@@ -24,7 +27,7 @@ struct ServerStats {
 /// The server's counters. Thread-safe.
 struct CallStats {
   std::atomic<int64_t> admitted{0}, refused{0}, in_flight{0}, started{0}, computed{0}, not_started{0},
-      stopped{0}, too_large{0}, unparsable{0};
+      cancelled{0}, stopped{0}, too_large{0}, unparsable{0};
 };
 
 }  // namespace lossservice

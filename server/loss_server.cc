@@ -32,7 +32,7 @@ LossServer::LossServer(Options options) : options_(std::move(options)) {}
 LossServer::~LossServer() {
   Shutdown();
   server_.reset();
-  pool_.reset();  // runs what is left of the work, then joins
+  own_pool_.reset();  // runs what is left of the work, then joins
 }
 
 int LossServer::compute_threads() const { return pool_ ? pool_->threads() : 0; }
@@ -54,7 +54,12 @@ absl::Status LossServer::Start() {
   const int threads = options_.compute_threads > 0
                           ? options_.compute_threads
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  pool_ = std::make_unique<ThreadPool>(threads);
+  if (options_.compute_pool != nullptr) {
+    pool_ = options_.compute_pool;
+  } else {
+    own_pool_ = std::make_unique<ThreadPool>(threads);
+    pool_ = own_pool_.get();
+  }
   const size_t max_bytes = static_cast<size_t>(options_.max_message_mb) << 20;
   buffers_ = std::make_unique<BufferPool>(std::max(kMinCachedBufferBytes, 2 * max_bytes));
   admission_ = std::make_unique<Admission>(options_.max_inflight, stats_);
@@ -112,6 +117,7 @@ ServerStats LossServer::stats() const {
   s.started = stats_.started.load();
   s.computed = stats_.computed.load();
   s.not_started = stats_.not_started.load();
+  s.cancelled = stats_.cancelled.load();
   s.stopped = stats_.stopped.load();
   s.too_large = stats_.too_large.load();
   s.unparsable = stats_.unparsable.load();

@@ -40,6 +40,10 @@ class LossServer {
     int max_message_mb = 64;
     /// Threads of the compute pool; 0: the machine's cores.
     int compute_threads = 0;
+    /// A pool to compute on instead of one of the server's own (not owned;
+    /// it must outlive the server); compute_threads is then ignored. For
+    /// embedding the server in a process that has its pool already.
+    ThreadPool* compute_pool = nullptr;
     /// Requests admitted at once (waiting for the pool or computing); more
     /// get RESOURCE_EXHAUSTED when they arrive. 0: no limit.
     int max_inflight = 0;
@@ -69,7 +73,8 @@ class LossServer {
  private:
   Options options_;
   CallStats stats_;
-  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<ThreadPool> own_pool_;
+  ThreadPool* pool_ = nullptr;
   std::unique_ptr<BufferPool> buffers_;
   std::unique_ptr<Admission> admission_;
   std::unique_ptr<LossService> service_;

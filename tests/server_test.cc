@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "core/parallel.h"
 #include "google/protobuf/unknown_field_set.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
@@ -169,6 +171,28 @@ bool WaitFor(LossServer& server, Done done) {
   return true;
 }
 bool Idle(const ServerStats& s) { return s.in_flight == 0 && s.queued == 0; }
+
+// A compute pool of one thread, held by a task until Release(): requests
+// wait for it for as long as a test needs, whatever the machine's speed.
+class HeldPool {
+ public:
+  HeldPool() {
+    pool_.Schedule([this] {
+      running_.Notify();
+      release_.WaitForNotification();
+    });
+    running_.WaitForNotification();
+  }
+  ~HeldPool() { Release(); }
+  ThreadPool& pool() { return pool_; }
+  void Release() {
+    if (!release_.HasBeenNotified()) release_.Notify();
+  }
+
+ private:
+  absl::Notification running_, release_;
+  ThreadPool pool_{1};  // last: joined first, while the notifications live
+};
 
 // The loss of a BigCrossEntropy answer, or NaN.
 float BigCrossEntropyLoss(const std::string& bytes, int64_t numel) {
@@ -436,44 +460,48 @@ TEST(StreamOrderTest, AnswersInOrderWithManyComputeThreads) {
   }
 }
 
-// A stream whose requests wait for the pool (busy with two long requests)
-// when the client cancels it: none of them is ever computed, and the stream
-// gives back its places under the in-flight count.
+// A stream whose requests wait for the pool (held by another task) when the
+// client cancels it: none of them is ever computed, and the stream gives
+// back its places under the in-flight count.
 TEST(StreamCancelTest, ACancelledStreamStopsComputing) {
-  test::TestServer server({.compute_threads = 1});
-  const grpc::ByteBuffer big = test::ToBuffer(test::BigCrossEntropy(4096, 1000));
-  Burst busy(server.channel());
-  busy.Start(kEvaluate, big);
-  busy.Start(kEvaluate, big);
-  ASSERT_TRUE(WaitFor(server.server(), [](const ServerStats& s) { return s.started == 1; }));
+  HeldPool pool;
+  test::TestServer server({.compute_pool = &pool.pool()});
   const grpc::ByteBuffer item = test::ToBuffer(Mse(Floats({1}, {3}), Floats({1}, {1})));
   RawStream stream(server.channel(), kEvaluateStream, std::vector<grpc::ByteBuffer>(6, item));
   // The stream's first request waits for the pool, two more are read ahead.
   ASSERT_TRUE(WaitFor(server.server(),
-                      [](const ServerStats& s) { return s.admitted == 5 && s.queued == 2; }));
+                      [](const ServerStats& s) { return s.admitted == 3 && s.queued == 1; }));
   stream.Cancel();
   std::vector<std::string> responses;
   EXPECT_EQ(stream.Await(&responses).error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_TRUE(responses.empty());
-  for (const Outcome& o : busy.Await()) EXPECT_TRUE(o.status.ok()) << o.status.error_message();
+  ASSERT_TRUE(WaitFor(server.server(), [](const ServerStats& s) { return s.cancelled == 1; }));
+  pool.Release();
   ASSERT_TRUE(WaitFor(server.server(), Idle));
   const ServerStats stats = server.server().stats();
-  EXPECT_EQ(stats.started, 2) << "a request of the cancelled stream was computed";
+  EXPECT_EQ(stats.started, 0) << "a request of the cancelled stream was computed";
   EXPECT_EQ(stats.not_started, 1);
+  EXPECT_EQ(stats.admitted, 3);
   EXPECT_EQ(stats.in_flight, 0);
 }
 
 // ---- admission at arrival ----------------------------------------------------------------------
 
 // A burst of 16 large requests over one connection at a server that admits
-// 2: the ones over the limit are refused when they arrive, before the
-// median computed answer, and the admitted ones are right.
+// 2, while its one compute thread is held: the 14 over the limit are refused
+// as they arrive, before any answer (their messages never read), and the
+// 2 admitted are computed, right, once the thread is free.
 TEST(AdmissionOverTheWireTest, ABurstOverTheLimitIsRefusedAtOnce) {
-  test::TestServer server({.compute_threads = 1, .max_inflight = 2});
+  HeldPool pool;
+  test::TestServer server({.compute_pool = &pool.pool(), .max_inflight = 2});
   constexpr int kRows = 4096, kClasses = 1000, kCalls = 16;
   const grpc::ByteBuffer request = test::ToBuffer(test::BigCrossEntropy(kRows, kClasses));
   Burst burst(server.channel());
   for (int i = 0; i < kCalls; ++i) burst.Start(kEvaluate, request);
+  ASSERT_TRUE(WaitFor(server.server(), [](const ServerStats& s) {
+    return s.admitted == 2 && s.refused == kCalls - 2;
+  }));
+  pool.Release();
   const std::vector<Outcome> outcomes = burst.Await();
   std::vector<Clock::time_point> answered, refused;
   for (const Outcome& o : outcomes) {
@@ -489,61 +517,90 @@ TEST(AdmissionOverTheWireTest, ABurstOverTheLimitIsRefusedAtOnce) {
       refused.push_back(o.done);
     }
   }
+  ASSERT_EQ(answered.size(), 2u);
+  ASSERT_EQ(refused.size(), static_cast<size_t>(kCalls - 2));
+  const Clock::time_point first_answer = *std::min_element(answered.begin(), answered.end());
+  for (const Clock::time_point& t : refused) EXPECT_LT(t, first_answer);
+  const ServerStats stats = server.server().stats();
+  EXPECT_EQ(stats.computed, 2);
+  EXPECT_EQ(stats.started, 2);
+}
+
+// Without a held pool: a real burst on a server computing one request at a
+// time still refuses some at arrival, before the median computed answer.
+TEST(AdmissionOverTheWireTest, ABurstOnABusyServerIsRefusedBeforeTheMedianAnswer) {
+  test::TestServer server({.compute_threads = 1, .max_inflight = 2});
+  constexpr int kRows = 4096, kClasses = 1000, kCalls = 16;
+  const grpc::ByteBuffer request = test::ToBuffer(test::BigCrossEntropy(kRows, kClasses));
+  Burst burst(server.channel());
+  for (int i = 0; i < kCalls; ++i) burst.Start(kEvaluate, request);
+  std::vector<Clock::time_point> answered, refused;
+  for (const Outcome& o : burst.Await()) {
+    if (o.status.ok()) {
+      answered.push_back(o.done);
+    } else {
+      EXPECT_EQ(o.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+      refused.push_back(o.done);
+    }
+  }
   ASSERT_GE(answered.size(), 2u);
   ASSERT_GE(refused.size(), 1u);
   EXPECT_EQ(answered.size() + refused.size(), static_cast<size_t>(kCalls));
   std::sort(answered.begin(), answered.end());
   const Clock::time_point median = answered[answered.size() / 2];
-  for (const Clock::time_point& t : refused) EXPECT_LT(t, median);
-  const ServerStats stats = server.server().stats();
-  EXPECT_EQ(stats.refused, static_cast<int64_t>(refused.size()));
-  EXPECT_EQ(stats.computed, static_cast<int64_t>(answered.size()));
+  std::sort(refused.begin(), refused.end());
+  EXPECT_LT(refused[refused.size() / 2], median);
+  EXPECT_EQ(server.server().stats().refused, static_cast<int64_t>(refused.size()));
 }
 
 // ---- deadlines and cancellation ---------------------------------------------------------------
 
-// A [4096, 1000] request with a 1 ms deadline, behind one that computes, on
-// a pool of one thread: it is never started, and the next request is
-// computed right after the first.
+// A [4096, 1000] request with a 1 ms deadline while the one compute thread
+// is held: it is never started, so the thread, once free, goes straight to
+// the next request.
 TEST(DeadlineTest, AnExpiredRequestFreesThePoolAtOnce) {
-  test::TestServer server({.compute_threads = 1});
+  HeldPool pool;
+  test::TestServer server({.compute_pool = &pool.pool()});
   const grpc::ByteBuffer big = test::ToBuffer(test::BigCrossEntropy(4096, 1000));
-  Burst burst(server.channel());
-  const size_t first = burst.Start(kEvaluate, big);
-  ASSERT_TRUE(WaitFor(server.server(), [](const ServerStats& s) { return s.started == 1; }));
-  const size_t expiring = burst.Start(kEvaluate, big, std::chrono::milliseconds(1));
-  const size_t small =
-      burst.Start(kEvaluate, test::ToBuffer(Mse(Floats({1}, {3}), Floats({1}, {1}))));
-  const std::vector<Outcome> outcomes = burst.Await();
-  EXPECT_TRUE(outcomes[first].status.ok()) << outcomes[first].status.error_message();
-  EXPECT_EQ(outcomes[expiring].status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
-  EXPECT_TRUE(outcomes[small].status.ok());
+  Burst expiring(server.channel());
+  expiring.Start(kEvaluate, big, std::chrono::milliseconds(1));
+  EXPECT_EQ(expiring.Await()[0].status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  // The server has seen it end: on arrival, while uploading, or waiting.
+  ASSERT_TRUE(WaitFor(server.server(),
+                      [](const ServerStats& s) { return s.not_started + s.cancelled >= 1; }));
+  Burst next(server.channel());
+  next.Start(kEvaluate, test::ToBuffer(Mse(Floats({1}, {3}), Floats({1}, {1}))));
+  pool.Release();
+  const Outcome small = next.Await()[0];
+  ASSERT_TRUE(small.status.ok()) << small.status.error_message();
+  v1::EvaluateResponse r;
+  ASSERT_TRUE(r.ParseFromString(small.response));
+  EXPECT_EQ(r.loss().float_values(0), 4.0f);
   ASSERT_TRUE(WaitFor(server.server(), Idle));
   const ServerStats stats = server.server().stats();
-  EXPECT_EQ(stats.started, 2) << "the expired request was computed";
-  EXPECT_EQ(stats.computed, 2);
+  EXPECT_EQ(stats.started, 1) << "the expired request was computed";
+  EXPECT_EQ(stats.not_started, 1);
 }
 
 // The same with a request the client cancels while it waits for the pool.
 TEST(DeadlineTest, ACancelledRequestIsNotStarted) {
-  test::TestServer server({.compute_threads = 1});
+  HeldPool pool;
+  test::TestServer server({.compute_pool = &pool.pool()});
   const grpc::ByteBuffer big = test::ToBuffer(test::BigCrossEntropy(4096, 1000));
   Burst burst(server.channel());
-  const size_t first = burst.Start(kEvaluate, big);
-  ASSERT_TRUE(WaitFor(server.server(), [](const ServerStats& s) { return s.started == 1; }));
   const size_t cancelled = burst.Start(kEvaluate, big);
-  // Queued behind the first: read, admitted and waiting for the one thread.
+  // Read, admitted and waiting for the thread.
   ASSERT_TRUE(WaitFor(server.server(), [](const ServerStats& s) { return s.queued == 1; }));
   burst.Cancel(cancelled);
-  const size_t small =
-      burst.Start(kEvaluate, test::ToBuffer(Mse(Floats({1}, {3}), Floats({1}, {1}))));
-  const std::vector<Outcome> outcomes = burst.Await();
-  EXPECT_TRUE(outcomes[first].status.ok());
-  EXPECT_EQ(outcomes[cancelled].status.error_code(), grpc::StatusCode::CANCELLED);
-  EXPECT_TRUE(outcomes[small].status.ok());
+  EXPECT_EQ(burst.Await()[cancelled].status.error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(WaitFor(server.server(), [](const ServerStats& s) { return s.cancelled == 1; }));
+  Burst next(server.channel());
+  next.Start(kEvaluate, test::ToBuffer(Mse(Floats({1}, {3}), Floats({1}, {1}))));
+  pool.Release();
+  EXPECT_TRUE(next.Await()[0].status.ok());
   ASSERT_TRUE(WaitFor(server.server(), Idle));
   const ServerStats stats = server.server().stats();
-  EXPECT_EQ(stats.started, 2) << "the cancelled request was computed";
+  EXPECT_EQ(stats.started, 1) << "the cancelled request was computed";
   EXPECT_EQ(stats.not_started, 1);
 }
 

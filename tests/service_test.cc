@@ -5,6 +5,7 @@
 #include <cmath>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -352,6 +353,34 @@ TEST_F(ServiceTest, ACancelledOrExpiredRequestIsNotStarted) {
   cancelled = false;
   EXPECT_TRUE(Evaluate(q, nullptr, {&cancelled, absl::Now() + absl::Seconds(60)}).ok());
   EXPECT_EQ(stats_.computed.load(), 1);
+}
+
+// A request cancelled while it computes: its result is discarded and the
+// call answers CANCELLED. (When the cancellation lands after the core has
+// finished, the answer is the result: both are counted apart.)
+TEST_F(ServiceTest, AResultComputedAfterCancellationIsDiscarded) {
+  const v1::EvaluateRequest q = test::BigCrossEntropy(8192, 1000);
+  int stopped = 0;
+  for (int attempt = 0; attempt < 10 && stopped == 0; ++attempt) {
+    std::atomic<bool> cancelled{false};
+    const int64_t started = stats_.started.load();
+    grpc::Status status;
+    std::thread call([&] {
+      v1::EvaluateResponse r;
+      status = Evaluate(q, &r, {&cancelled, absl::InfiniteFuture()});
+    });
+    while (stats_.started.load() == started) std::this_thread::yield();
+    cancelled = true;
+    call.join();
+    if (status.ok()) continue;  // finished before the flag was seen
+    ExpectStatus(status, grpc::StatusCode::CANCELLED, Match::kExact,
+                 "the call was cancelled while the request was computed; its result was "
+                 "discarded");
+    ++stopped;
+  }
+  EXPECT_EQ(stopped, 1);
+  EXPECT_EQ(stats_.stopped.load(), 1);
+  EXPECT_EQ(stats_.started.load(), stats_.computed.load() + stats_.stopped.load());
 }
 
 // ---- ListLosses -------------------------------------------------------------------------------
