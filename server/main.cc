@@ -11,6 +11,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
+#include "google/protobuf/stubs/logging.h"
 #include "server/flag_env.h"
 #include "server/loss_server.h"
 #include "spdlog/spdlog.h"
@@ -67,6 +68,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   spdlog::set_level(level);
+  // Protobuf logs an error for each string field of a request that is not
+  // UTF-8: the request is refused with INVALID_ARGUMENT saying so, and the
+  // client's mistake is no server error.
+  google::protobuf::SetLogHandler([](google::protobuf::LogLevel pb_level, const char* file,
+                                     int line, const std::string& message) {
+    if (pb_level >= google::protobuf::LOGLEVEL_FATAL) {
+      spdlog::critical("protobuf {}:{}: {}", file, line, message);
+    } else {
+      spdlog::debug("protobuf {}:{}: {}", file, line, message);
+    }
+  });
 
   // Block the signals in every thread (gRPC's inherit the mask) and take
   // them synchronously below.
