@@ -115,72 +115,93 @@ class Run {
 LossService::LossService(ThreadPool& pool, BufferPool& buffers, CallStats& stats)
     : pool_(pool), buffers_(buffers), stats_(stats), list_losses_(SerializedLosses()) {}
 
-LossService::Result LossService::Evaluate(grpc::ByteBuffer* bytes, const StopCondition& stop) {
-  Result r;
-  Run run(pool_, stats_, stop);
-  ParsedRequest<v1::EvaluateRequest> parsed;
-  const v1::EvaluateRequest* q = nullptr;
+namespace {
+
+// What differs between the RPCs that compute: their messages, core call and
+// response; everything else is Serve's.
+struct EvaluateRpc {
+  using Request = v1::EvaluateRequest;
+  static std::string RequestId(const Request& q) { return q.request_id(); }
+  static Encoding EncodingOf(const TensorDecoder& d, const Request& q) { return d.EncodingOf(q); }
+  static absl::Status Compute(const LossRequest& core, OutputAllocator& out,
+                              const ComputeContext& ctx) {
+    return EvaluateLoss(core, out, ctx);
+  }
+  static wire::MessageWriter Respond(ResponseAllocator& out, const LossRequest& core,
+                                     const std::string& request_id) {
+    return EvaluateResponseMessage(out, core.compute_grad, request_id);
+  }
+  static std::string Describe(const Request* q) {
+    if (q == nullptr) return "Evaluate";
+    return absl::StrCat("Evaluate id=", q->request_id(), " loss=", LossName(*q),
+                        " input=", lossservice::Describe(q->input()));
+  }
+};
+
+struct ActivateRpc {
+  using Request = v1::ActivateRequest;
+  static std::string RequestId(const Request&) { return {}; }
+  static Encoding EncodingOf(const TensorDecoder& d, const Request& q) {
+    return d.EncodingOf(q.input());
+  }
+  static absl::Status Compute(const ActivationRequest& core, OutputAllocator& out,
+                              const ComputeContext& ctx) {
+    return lossservice::Activate(core, out, ctx);
+  }
+  static wire::MessageWriter Respond(ResponseAllocator& out, const ActivationRequest&,
+                                     const std::string&) {
+    return ActivateResponseMessage(out);
+  }
+  static std::string Describe(const Request* q) {
+    if (q == nullptr) return "Activate";
+    return absl::StrCat("Activate ", v1::Activation_Name(q->activation()),
+                        " input=", lossservice::Describe(q->input()));
+  }
+};
+
+// One request: not started if its call is over; parse, decode, compute,
+// respond; discarded if the call ended meanwhile; logged once.
+template <typename Rpc>
+LossService::Result Serve(grpc::ByteBuffer* bytes, const StopCondition& stop, ThreadPool& pool,
+                          BufferPool& buffers, CallStats& stats) {
+  LossService::Result r;
+  Run run(pool, stats, stop);
+  ParsedRequest<typename Rpc::Request> parsed;
+  const typename Rpc::Request* q = nullptr;
   [&] {
     if (run.NotStarted(&r)) {
       bytes->Clear();
       return;
     }
-    if (absl::Status s = parsed.Parse(bytes, buffers_); !s.ok()) {
-      r.request_id = parsed.message().request_id();
-      run.Unparsable(s, &r);
+    const absl::Status parse = parsed.Parse(bytes, buffers);
+    r.request_id = Rpc::RequestId(parsed.message());
+    if (!parse.ok()) {
+      run.Unparsable(parse, &r);
       return;
     }
     q = &parsed.message();
-    r.request_id = q->request_id();
-    TensorDecoder decoder(&parsed.wire(), &buffers_);
-    absl::StatusOr<LossRequest> core = ToCoreRequest(*q, decoder);
+    TensorDecoder decoder(&parsed.wire(), &buffers);
+    auto core = ToCoreRequest(*q, decoder);
     if (!core.ok()) {
       run.Finish(core.status(), &r);
       return;
     }
-    ResponseAllocator out(decoder.EncodingOf(*q), buffers_);
-    run.Finish(EvaluateLoss(*core, out, run.ctx()), &r);
-    if (r.status.ok()) r.response = EvaluateResponseMessage(out, core->compute_grad, r.request_id);
+    ResponseAllocator out(Rpc::EncodingOf(decoder, *q), buffers);
+    run.Finish(Rpc::Compute(*core, out, run.ctx()), &r);
+    if (r.status.ok()) r.response = Rpc::Respond(out, *core, r.request_id);
   }();
-  run.Log(r, [&] {
-    if (q == nullptr) return std::string("Evaluate");
-    return absl::StrCat("Evaluate id=", q->request_id(), " loss=", LossName(*q),
-                        " input=", Describe(q->input()));
-  });
+  run.Log(r, [&] { return Rpc::Describe(q); });
   return r;
 }
 
+}  // namespace
+
+LossService::Result LossService::Evaluate(grpc::ByteBuffer* bytes, const StopCondition& stop) {
+  return Serve<EvaluateRpc>(bytes, stop, pool_, buffers_, stats_);
+}
+
 LossService::Result LossService::Activate(grpc::ByteBuffer* bytes, const StopCondition& stop) {
-  Result r;
-  Run run(pool_, stats_, stop);
-  ParsedRequest<v1::ActivateRequest> parsed;
-  const v1::ActivateRequest* q = nullptr;
-  [&] {
-    if (run.NotStarted(&r)) {
-      bytes->Clear();
-      return;
-    }
-    if (absl::Status s = parsed.Parse(bytes, buffers_); !s.ok()) {
-      run.Unparsable(s, &r);
-      return;
-    }
-    q = &parsed.message();
-    TensorDecoder decoder(&parsed.wire(), &buffers_);
-    absl::StatusOr<ActivationRequest> core = ToCoreRequest(*q, decoder);
-    if (!core.ok()) {
-      run.Finish(core.status(), &r);
-      return;
-    }
-    ResponseAllocator out(decoder.EncodingOf(q->input()), buffers_);
-    run.Finish(lossservice::Activate(*core, out, run.ctx()), &r);
-    if (r.status.ok()) r.response = ActivateResponseMessage(out);
-  }();
-  run.Log(r, [&] {
-    if (q == nullptr) return std::string("Activate");
-    return absl::StrCat("Activate ", v1::Activation_Name(q->activation()),
-                        " input=", Describe(q->input()));
-  });
-  return r;
+  return Serve<ActivateRpc>(bytes, stop, pool_, buffers_, stats_);
 }
 
 grpc::Status LossService::ListLosses(const grpc::ByteBuffer& bytes, grpc::ByteBuffer* response) {
