@@ -15,6 +15,9 @@
 // all scenarios side by side; the report gives each scenario's median round
 // (and best), and its requests/s as a fraction of the health check's in the
 // same round (the floor: the cheapest call the server answers).
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -22,8 +25,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -37,8 +40,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
-#include <sys/resource.h>
-#include <unistd.h>
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "lossservice/v1/loss_service.pb.h"
@@ -141,8 +142,7 @@ Scenario Mse(const std::string& name, size_t n, bool raw) {
     q.mutable_input()->mutable_float_values()->Add(x.begin(), x.end());
     q.mutable_target()->mutable_float_values()->Add(y.begin(), y.end());
   }
-  return {name,
-          absl::StrCat("mse of ", n, " floats", raw ? " as raw_data" : " as float_values"),
+  return {name, absl::StrCat("mse of ", n, " floats", raw ? " as raw_data" : " as float_values"),
           "/lossservice.v1.LossService/Evaluate", q.SerializeAsString(),
           [want](const std::string& bytes) -> std::string {
             v1::EvaluateResponse r;
@@ -152,8 +152,7 @@ Scenario Mse(const std::string& name, size_t n, bool raw) {
           }};
 }
 
-Scenario CrossEntropy(const std::string& name, int64_t rows, int64_t classes, bool raw,
-                      bool grad) {
+Scenario CrossEntropy(const std::string& name, int64_t rows, int64_t classes, bool raw, bool grad) {
   const std::vector<float> x = Values(static_cast<size_t>(rows * classes), 3);
   std::vector<int64_t> y(static_cast<size_t>(rows));
   for (int64_t i = 0; i < rows; ++i) y[i] = (i * 7919) % classes;
@@ -359,7 +358,8 @@ class Runner {
     slot.context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     slot.response.Clear();
     slot.start = Clock::now();
-    slot.call = slot.stub->PrepareUnaryCall(slot.context.get(), scenario_->method, request_, slot.cq);
+    slot.call =
+        slot.stub->PrepareUnaryCall(slot.context.get(), scenario_->method, request_, slot.cq);
     slot.call->StartCall();
     slot.call->Finish(&slot.response, &slot.status, &slot);
   }
@@ -381,7 +381,8 @@ class Runner {
       const bool measured = slot.start >= measure_from_ && slot.start < stop_at_;
       std::string error;
       if (!slot.status.ok()) {
-        error = absl::StrCat("status ", slot.status.error_code(), ": ", slot.status.error_message());
+        error =
+            absl::StrCat("status ", slot.status.error_code(), ": ", slot.status.error_message());
       } else if (slot.calls == 0 || !slot.status.ok()) {
         // The first answer of every slot is checked in full.
         std::string bytes;
@@ -460,11 +461,12 @@ int Main() {
   std::vector<std::vector<Summary>> table(scenarios.size());
   bool failed = false;
   const std::string label = absl::GetFlag(FLAGS_label);
-  std::printf("# bench_service %s%s: %d connections, %d calls outstanding, %.1f s per scenario, "
-              "%d rounds\n",
-              absl::GetFlag(FLAGS_target).c_str(), label.empty() ? "" : (" (" + label + ")").c_str(),
-              absl::GetFlag(FLAGS_connections), absl::GetFlag(FLAGS_concurrency),
-              absl::GetFlag(FLAGS_seconds), rounds);
+  std::printf(
+      "# bench_service %s%s: %d connections, %d calls outstanding, %.1f s per scenario, "
+      "%d rounds\n",
+      absl::GetFlag(FLAGS_target).c_str(), label.empty() ? "" : (" (" + label + ")").c_str(),
+      absl::GetFlag(FLAGS_connections), absl::GetFlag(FLAGS_concurrency),
+      absl::GetFlag(FLAGS_seconds), rounds);
   for (int round = 0; round < rounds; ++round) {
     double floor_rps = 0;
     for (size_t i = 0; i < scenarios.size(); ++i) {
@@ -503,7 +505,8 @@ int Main() {
                         {"scenarios", nlohmann::json::object()}};
   for (size_t i = 0; i < scenarios.size(); ++i) {
     std::vector<Summary> runs = table[i];
-    std::sort(runs.begin(), runs.end(), [](const Summary& a, const Summary& b) { return a.rps < b.rps; });
+    std::sort(runs.begin(), runs.end(),
+              [](const Summary& a, const Summary& b) { return a.rps < b.rps; });
     const Summary& med = runs[runs.size() / 2];
     const Summary& best = runs.back();
     std::vector<double> ratios;
@@ -523,8 +526,12 @@ int Main() {
                 scenarios[i].description.c_str());
     nlohmann::json rounds_json = nlohmann::json::array();
     for (const Summary& s : table[i]) {
-      rounds_json.push_back({{"rps", s.rps}, {"gbps", s.gbps}, {"p50_us", s.p50},
-                             {"p99_us", s.p99}, {"p999_us", s.p999}, {"ratio_to_floor", s.ratio},
+      rounds_json.push_back({{"rps", s.rps},
+                             {"gbps", s.gbps},
+                             {"p50_us", s.p50},
+                             {"p99_us", s.p99},
+                             {"p999_us", s.p999},
+                             {"ratio_to_floor", s.ratio},
                              {"server_cpu_us_per_call", s.server_us},
                              {"client_cpu_us_per_call", s.client_us}});
     }

@@ -31,10 +31,10 @@ std::optional<Admission::Ticket> Admission::TryAdmit() {
 }
 
 grpc::Status Admission::Refusal() const {
-  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                      absl::StrCat("the server is at its limit of ", max_inflight_,
-                                   " requests in flight (--max_inflight=", max_inflight_,
-                                   "); retry with backoff"));
+  return grpc::Status(
+      grpc::StatusCode::RESOURCE_EXHAUSTED,
+      absl::StrCat("the server is at its limit of ", max_inflight_,
+                   " requests in flight (--max_inflight=", max_inflight_, "); retry with backoff"));
 }
 
 void Admission::CountRefusal() {
@@ -46,8 +46,9 @@ void Admission::CountRefusal() {
   // One thread wins the right to log this second.
   if (!last_log_ns_.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;
   const int64_t n = refused_unlogged_.exchange(0, std::memory_order_relaxed);
-  spdlog::warn("refused {} request{} at the limit of {} in flight (--max_inflight); {} refused in all",
-               n, n == 1 ? "" : "s", max_inflight_, stats_.refused.load(std::memory_order_relaxed));
+  spdlog::warn(
+      "refused {} request{} at the limit of {} in flight (--max_inflight); {} refused in all", n,
+      n == 1 ? "" : "s", max_inflight_, stats_.refused.load(std::memory_order_relaxed));
 }
 
 }  // namespace lossservice

@@ -22,10 +22,10 @@ size_t ClassCapacity(size_t bytes) {
 }
 
 char* Allocate(size_t capacity) {
-  return static_cast<char*>(::operator new(capacity, std::align_val_t{BufferPool::kAlignment}));
+  return static_cast<char*>(::operator new (capacity, std::align_val_t{BufferPool::kAlignment}));
 }
 
-void Free(char* data) { ::operator delete(data, std::align_val_t{BufferPool::kAlignment}); }
+void Free(char* data) { ::operator delete (data, std::align_val_t{BufferPool::kAlignment}); }
 
 }  // namespace
 

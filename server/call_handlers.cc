@@ -28,10 +28,10 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext& context) {
 
 grpc::Status TooLarge(const CallEnvironment& env, size_t bytes) {
   env.stats.too_large.fetch_add(1, std::memory_order_relaxed);
-  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                      absl::StrCat("the request message has ", bytes, " bytes, over the limit of ",
-                                   env.max_message_mb, " MiB (--max_message_mb=",
-                                   env.max_message_mb, ")"));
+  return grpc::Status(
+      grpc::StatusCode::RESOURCE_EXHAUSTED,
+      absl::StrCat("the request message has ", bytes, " bytes, over the limit of ",
+                   env.max_message_mb, " MiB (--max_message_mb=", env.max_message_mb, ")"));
 }
 
 grpc::Status ExpiredOnArrival(const CallEnvironment& env) {
@@ -94,9 +94,8 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
  private:
   // On a compute worker.
   void Compute() {
-    LossService::Result r = method_ == Method::kEvaluate
-                                ? env_.service.Evaluate(&request_, stop_)
-                                : env_.service.Activate(&request_, stop_);
+    LossService::Result r = method_ == Method::kEvaluate ? env_.service.Evaluate(&request_, stop_)
+                                                         : env_.service.Activate(&request_, stop_);
     ticket_.reset();
     if (!r.status.ok()) {
       Finish(r.status);
@@ -221,8 +220,8 @@ class StreamCall final : public grpc::ServerGenericBidiReactor {
   void Compute(Item item) {
     LossService::Result r = env_.service.Evaluate(&item.bytes, stop_);
     item.ticket.reset();
-    grpc::ByteBuffer out = r.status.ok() ? StreamResponse(std::move(r.response))
-                                         : StreamError(r.status, r.request_id);
+    grpc::ByteBuffer out =
+        r.status.ok() ? StreamResponse(std::move(r.response)) : StreamError(r.status, r.request_id);
     absl::MutexLock lock(&mu_);
     computing_ = false;
     if (!over()) {
@@ -285,7 +284,8 @@ grpc::ServerGenericBidiReactor* LossCallService::CreateReactor(
   if (method == kEvaluateStream) return new StreamCall(env_, *context);
   return new Refuse(grpc::Status(
       grpc::StatusCode::UNIMPLEMENTED,
-      absl::StrCat("unknown method ", method, "; this server serves lossservice.v1.LossService "
+      absl::StrCat("unknown method ", method,
+                   "; this server serves lossservice.v1.LossService "
                    "(Evaluate, EvaluateStream, Activate, ListLosses), grpc.health.v1.Health and "
                    "grpc.reflection.v1alpha.ServerReflection")));
 }

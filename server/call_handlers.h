@@ -32,7 +32,8 @@ struct CallEnvironment {
 class LossCallService final : public grpc::CallbackGenericService {
  public:
   explicit LossCallService(CallEnvironment env) : env_(env) {}
-  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* context) override;
+  grpc::ServerGenericBidiReactor* CreateReactor(
+      grpc::GenericCallbackServerContext* context) override;
 
  private:
   CallEnvironment env_;
@@ -43,8 +44,9 @@ class LossCallService final : public grpc::CallbackGenericService {
 /// bytes; the other methods are marked generic and reach LossCallService.
 class ListedLossService final
     : public v1::LossService::WithRawCallbackMethod_ListLosses<
-          v1::LossService::WithGenericMethod_Evaluate<v1::LossService::WithGenericMethod_EvaluateStream<
-              v1::LossService::WithGenericMethod_Activate<v1::LossService::Service>>>> {
+          v1::LossService::WithGenericMethod_Evaluate<
+              v1::LossService::WithGenericMethod_EvaluateStream<
+                  v1::LossService::WithGenericMethod_Activate<v1::LossService::Service>>>> {
  public:
   explicit ListedLossService(LossService& service) : service_(service) {}
   grpc::ServerUnaryReactor* ListLosses(grpc::CallbackServerContext* context,

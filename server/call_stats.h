@@ -26,8 +26,8 @@ struct ServerStats {
 
 /// The server's counters. Thread-safe.
 struct CallStats {
-  std::atomic<int64_t> admitted{0}, refused{0}, in_flight{0}, started{0}, computed{0}, not_started{0},
-      cancelled{0}, stopped{0}, too_large{0}, unparsable{0};
+  std::atomic<int64_t> admitted{0}, refused{0}, in_flight{0}, started{0}, computed{0},
+      not_started{0}, cancelled{0}, stopped{0}, too_large{0}, unparsable{0};
 };
 
 }  // namespace lossservice

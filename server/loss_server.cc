@@ -64,8 +64,8 @@ absl::Status LossServer::Start() {
   buffers_ = std::make_unique<BufferPool>(std::max(kMinCachedBufferBytes, 2 * max_bytes));
   admission_ = std::make_unique<Admission>(options_.max_inflight, stats_);
   service_ = std::make_unique<LossService>(*pool_, *buffers_, stats_);
-  calls_ = std::make_unique<LossCallService>(CallEnvironment{
-      *service_, *pool_, *admission_, stats_, options_.max_message_mb, max_bytes});
+  calls_ = std::make_unique<LossCallService>(
+      CallEnvironment{*service_, *pool_, *admission_, stats_, options_.max_message_mb, max_bytes});
   listed_ = std::make_unique<ListedLossService>(*service_);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -77,8 +77,8 @@ absl::Status LossServer::Start() {
   // message naming the flag; gRPC's still bounds what decompression may
   // produce. (gRPC 1.51 checks a message only once all of it has arrived,
   // whichever limit applies.)
-  const int64_t grpc_limit =
-      std::max<int64_t>(2 * static_cast<int64_t>(max_bytes), static_cast<int64_t>(max_bytes) + (16 << 20));
+  const int64_t grpc_limit = std::max<int64_t>(2 * static_cast<int64_t>(max_bytes),
+                                               static_cast<int64_t>(max_bytes) + (16 << 20));
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<int64_t>(INT_MAX, grpc_limit)));
   builder.SetMaxSendMessageSize(-1);
   // A second server on a taken port must fail, not silently share it.

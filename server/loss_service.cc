@@ -38,10 +38,18 @@ std::string SerializedLosses() {
     for (absl::string_view option : info.options) out->add_options(std::string(option));
     for (Reduction r : info.reductions) {
       switch (r) {
-        case Reduction::kMean: out->add_reductions(v1::REDUCTION_MEAN); break;
-        case Reduction::kSum: out->add_reductions(v1::REDUCTION_SUM); break;
-        case Reduction::kNone: out->add_reductions(v1::REDUCTION_NONE); break;
-        case Reduction::kBatchMean: out->add_reductions(v1::REDUCTION_BATCHMEAN); break;
+        case Reduction::kMean:
+          out->add_reductions(v1::REDUCTION_MEAN);
+          break;
+        case Reduction::kSum:
+          out->add_reductions(v1::REDUCTION_SUM);
+          break;
+        case Reduction::kNone:
+          out->add_reductions(v1::REDUCTION_NONE);
+          break;
+        case Reduction::kBatchMean:
+          out->add_reductions(v1::REDUCTION_BATCHMEAN);
+          break;
       }
     }
     out->set_has_grad(info.has_grad);

@@ -106,8 +106,8 @@ class Parser {
   bool ParseMessage(size_t end, pb::Message* message, const Path* path);
   absl::Status status(const pb::Descriptor* type) const {
     if (error_.empty()) return absl::OkStatus();
-    return absl::InvalidArgumentError(absl::StrCat("request does not parse as ", type->full_name(),
-                                                   ": ", error_));
+    return absl::InvalidArgumentError(
+        absl::StrCat("request does not parse as ", type->full_name(), ": ", error_));
   }
   // Moves the buffers of fields that grew by appending into `wire_`.
   void KeepGrown();
@@ -131,8 +131,7 @@ class Parser {
   const char* ReadSpan(size_t n);
   bool ParseTensor(size_t end, v1::Tensor* t, const Path* path);
   bool ParsePackedVarints(size_t length, bool int32, TensorValues::Field* field,
-                          const v1::Tensor* t, int index, const Path* path,
-                          absl::string_view name);
+                          const v1::Tensor* t, int index, const Path* path, absl::string_view name);
   // Appends `n` elements of `width` bytes to `field` (the values of a field
   // that occurs more than once, or unpacked, are concatenated as protobuf
   // does).
@@ -171,9 +170,9 @@ bool Parser::ReadLength(size_t end, size_t* length, const Path* path, absl::stri
   if (!ReadVarint(end, &n, path, field)) return false;
   const size_t left = end - r_.position();
   if (n > left) {
-    return Fail(path, field,
-                absl::StrCat("length ", n, " runs past the end of its message (", left,
-                             " bytes left)"));
+    return Fail(
+        path, field,
+        absl::StrCat("length ", n, " runs past the end of its message (", left, " bytes left)"));
   }
   *length = static_cast<size_t>(n);
   return true;
@@ -191,8 +190,8 @@ bool Parser::SkipField(uint64_t tag, size_t end, int depth, const Path* path,
     case wire::kFixed32: {
       const size_t n = type == wire::kFixed64 ? 8 : 4;
       if (end - r_.position() < n) {
-        return Fail(path, field, absl::StrCat("the message ends inside a ",
-                                              wire::WireTypeName(type), " value"));
+        return Fail(path, field,
+                    absl::StrCat("the message ends inside a ", wire::WireTypeName(type), " value"));
       }
       return r_.Skip(n);
     }
@@ -221,8 +220,8 @@ bool Parser::SkipField(uint64_t tag, size_t end, int depth, const Path* path,
       }
     }
     case wire::kEndGroup:
-      return Fail(path, field, absl::StrCat("end-group tag of field ", tag >> 3,
-                                            " without a start-group"));
+      return Fail(path, field,
+                  absl::StrCat("end-group tag of field ", tag >> 3, " without a start-group"));
     default:
       return Fail(path, field, absl::StrCat("invalid wire type ", type));
   }
@@ -373,8 +372,8 @@ bool Parser::ParseTensor(size_t end, v1::Tensor* t, const Path* path) {
         }
       } else {
         if (n % f.width != 0) {
-          return Fail(path, f.name, absl::StrCat("packed length ", n, " is not a multiple of ",
-                                                 f.width));
+          return Fail(path, f.name,
+                      absl::StrCat("packed length ", n, " is not a multiple of ", f.width));
         }
         Append(f.field, t, static_cast<int>(number), ReadSpan(n), static_cast<int64_t>(n / f.width),
                f.width);
@@ -428,7 +427,8 @@ bool Parser::ParseMessage(size_t end, pb::Message* message, const Path* path) {
     const Schema::Field* f = schema.Find(type, number);
     std::string unknown;
     if (f == nullptr) unknown = absl::StrCat("field ", number);
-    const absl::string_view name = f != nullptr ? absl::string_view(f->descriptor->name()) : unknown;
+    const absl::string_view name =
+        f != nullptr ? absl::string_view(f->descriptor->name()) : unknown;
     if (f != nullptr && f->kind != Kind::kOther && (tag & 7) == wire::kLengthDelimited) {
       size_t n;
       if (!ReadLength(end, &n, path, name)) return false;
@@ -455,8 +455,8 @@ bool Parser::ParseMessage(size_t end, pb::Message* message, const Path* path) {
 
 }  // namespace
 
-absl::Status ParseMessage(std::vector<grpc::Slice>* slices, pb::Message* message,
-                          WireTensors* wire, BufferPool& pool) {
+absl::Status ParseMessage(std::vector<grpc::Slice>* slices, pb::Message* message, WireTensors* wire,
+                          BufferPool& pool) {
   SliceReader reader(slices);
   Parser parser(reader, wire, pool);
   const bool ok = parser.ParseMessage(reader.size(), message, nullptr);

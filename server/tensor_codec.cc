@@ -32,10 +32,14 @@ TensorValues::Field FieldOf(const google::protobuf::RepeatedField<T>& r) {
 
 v1::DataType ToProto(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return v1::DATA_TYPE_FLOAT32;
-    case DType::kFloat64: return v1::DATA_TYPE_FLOAT64;
-    case DType::kInt64: return v1::DATA_TYPE_INT64;
-    case DType::kInt32: return v1::DATA_TYPE_INT32;
+    case DType::kFloat32:
+      return v1::DATA_TYPE_FLOAT32;
+    case DType::kFloat64:
+      return v1::DATA_TYPE_FLOAT64;
+    case DType::kInt64:
+      return v1::DATA_TYPE_INT64;
+    case DType::kInt32:
+      return v1::DATA_TYPE_INT32;
   }
   return v1::DATA_TYPE_UNSPECIFIED;
 }
@@ -162,10 +166,14 @@ absl::StatusOr<TensorView> TensorDecoder::Decode(const v1::Tensor& t, absl::stri
   const bool has_dtype = t.dtype() != v1::DATA_TYPE_UNSPECIFIED;
   const auto proto_dtype = [](v1::DataType d) {
     switch (d) {
-      case v1::DATA_TYPE_FLOAT64: return DType::kFloat64;
-      case v1::DATA_TYPE_INT64: return DType::kInt64;
-      case v1::DATA_TYPE_INT32: return DType::kInt32;
-      default: return DType::kFloat32;
+      case v1::DATA_TYPE_FLOAT64:
+        return DType::kFloat64;
+      case v1::DATA_TYPE_INT64:
+        return DType::kInt64;
+      case v1::DATA_TYPE_INT32:
+        return DType::kInt32;
+      default:
+        return DType::kFloat32;
     }
   };
   // Values the core reads must be aligned for their type.

@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
-
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/tensor.h"

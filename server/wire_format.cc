@@ -7,13 +7,20 @@
 namespace lossservice::wire {
 absl::string_view WireTypeName(uint32_t wire_type) {
   switch (wire_type) {
-    case kVarint: return "varint";
-    case kFixed64: return "fixed64";
-    case kLengthDelimited: return "length-delimited";
-    case kStartGroup: return "start-group";
-    case kEndGroup: return "end-group";
-    case kFixed32: return "fixed32";
-    default: return "invalid";
+    case kVarint:
+      return "varint";
+    case kFixed64:
+      return "fixed64";
+    case kLengthDelimited:
+      return "length-delimited";
+    case kStartGroup:
+      return "start-group";
+    case kEndGroup:
+      return "end-group";
+    case kFixed32:
+      return "fixed32";
+    default:
+      return "invalid";
   }
 }
 

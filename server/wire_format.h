@@ -73,9 +73,7 @@ bool DecodeVarint(const char** p, const char* end, uint64_t* value);
 
 size_t VarintSize(uint64_t value);
 void AppendVarint(uint64_t value, std::string* out);
-inline uint64_t Tag(int field, WireType type) {
-  return (static_cast<uint64_t>(field) << 3) | type;
-}
+inline uint64_t Tag(int field, WireType type) { return (static_cast<uint64_t>(field) << 3) | type; }
 
 /// Payloads up to this size are copied next to their tag: a slice of its
 /// own costs more than copying a few kilobytes.

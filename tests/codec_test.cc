@@ -32,7 +32,8 @@ std::vector<grpc::Slice> Cut(const std::string& bytes, const std::vector<size_t>
     slices.emplace_back(bytes.data() + at, n);
     at += n;
   }
-  if (at < bytes.size() || slices.empty()) slices.emplace_back(bytes.data() + at, bytes.size() - at);
+  if (at < bytes.size() || slices.empty())
+    slices.emplace_back(bytes.data() + at, bytes.size() - at);
   return slices;
 }
 
@@ -111,8 +112,7 @@ TEST(MessageWriterTest, WritesWhatProtobufParses) {
     wire::MessageWriter tensor;
     tensor.PackedVarints(v1::Tensor::kShapeFieldNumber, {static_cast<int64_t>(n)});
     tensor.Varint(v1::Tensor::kDtypeFieldNumber, v1::DATA_TYPE_FLOAT32);
-    tensor.Payload(v1::Tensor::kFloatValuesFieldNumber,
-                   grpc::Slice(big.data(), n * sizeof(float)));
+    tensor.Payload(v1::Tensor::kFloatValuesFieldNumber, grpc::Slice(big.data(), n * sizeof(float)));
     wire::MessageWriter response;
     response.Message(v1::EvaluateResponse::kGradFieldNumber, std::move(tensor));
     response.Bytes(v1::EvaluateResponse::kRequestIdFieldNumber, "id-7");
@@ -205,7 +205,8 @@ void ExpectParsesAsProtobuf(const std::string& bytes, uint32_t seed) {
     StripValues(&got_stripped);
     // Compared as bytes: NaN options are equal to themselves there.
     EXPECT_EQ(got_stripped.SerializeAsString(), want_stripped.SerializeAsString())
-        << "got " << got_stripped.ShortDebugString() << "\nwant " << want_stripped.ShortDebugString();
+        << "got " << got_stripped.ShortDebugString() << "\nwant "
+        << want_stripped.ShortDebugString();
     std::vector<std::pair<std::string, const v1::Tensor*>> got_tensors;
     CollectTensors(*got, "", &got_tensors);
     ASSERT_EQ(got_tensors.size(), want_tensors.size());
@@ -273,13 +274,13 @@ TEST(RequestParserTest, UnusualEncodingsParseAsProtobufDoes) {
   unpacked += unpacked_input;
   // Unknown fields of every wire type, top level and inside a tensor, and a
   // closed group; input (field 1) as a varint, which protobuf keeps unknown.
-  std::string unknown = std::string("\xf8\x07\x2a", 3) +           // 127: varint
+  std::string unknown = std::string("\xf8\x07\x2a", 3) +                    // 127: varint
                         std::string("\xf9\x07", 2) + std::string(8, 'x') +  // fixed64
                         std::string("\xfd\x07", 2) + std::string(4, 'y') +  // fixed32
                         std::string("\xfa\x07\x03zzz", 6) +                 // length-delimited
                         std::string("\xfb\x07\x08\x01\xfc\x07", 6) +        // group
-                        std::string("\x12\x05\xf8\x07\x01\x10\x02", 7) +  // inside target
-                        std::string("\x08\x05", 2);  // input as a varint
+                        std::string("\x12\x05\xf8\x07\x01\x10\x02", 7) +    // inside target
+                        std::string("\x08\x05", 2);                         // input as a varint
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"a field twice", bytes(a) + bytes(b)},
       {"oneof switched and back", bytes(ce) + bytes(mse) + bytes(ce)},
@@ -342,7 +343,8 @@ TEST(RequestParserTest, ValuesInOneAlignedSliceAreReadInPlace) {
 // on, so that a large message is not held twice.
 TEST(RequestParserTest, ValuesAcrossSlicesAreCopiedOnce) {
   std::vector<float> values(4096, 0.25f);
-  v1::EvaluateRequest q = test::Mse(test::RawFloats({4096}, values), test::RawFloats({4096}, values));
+  v1::EvaluateRequest q =
+      test::Mse(test::RawFloats({4096}, values), test::RawFloats({4096}, values));
   const std::string bytes = q.SerializeAsString();
   std::vector<grpc::Slice> slices = Cut(bytes, std::vector<size_t>(64, 1000));
   BufferPool pool(1 << 20);
@@ -435,31 +437,33 @@ TEST(TensorDecoderTest, RefusesBadTensorsWithExactMessages) {
   const Case cases[] = {
       {"count", Floats({2, 3}, {1, 2, 3, 4, 5}),
        "input: float_values holds 5 values but shape [2, 3] needs 6"},
-      {"raw size", with(v1::Tensor(), [](v1::Tensor& t) {
-         t.add_shape(2);
-         t.set_dtype(v1::DATA_TYPE_FLOAT64);
-         t.set_raw_data(std::string(12, '\0'));
-       }),
+      {"raw size",
+       with(v1::Tensor(),
+            [](v1::Tensor& t) {
+              t.add_shape(2);
+              t.set_dtype(v1::DATA_TYPE_FLOAT64);
+              t.set_raw_data(std::string(12, '\0'));
+            }),
        "input: raw_data has 12 bytes but shape [2] of float64 needs 16"},
-      {"raw without dtype", with(v1::Tensor(), [](v1::Tensor& t) {
-         t.add_shape(1);
-         t.set_raw_data(std::string(4, '\0'));
-       }),
+      {"raw without dtype",
+       with(v1::Tensor(),
+            [](v1::Tensor& t) {
+              t.add_shape(1);
+              t.set_raw_data(std::string(4, '\0'));
+            }),
        "input: raw_data needs dtype to be set"},
       {"two value fields", with(Floats({1}, {1}), [](v1::Tensor& t) { t.add_double_values(1); }),
        "input: more than one value field is set (float_values, double_values); use exactly one"},
-      {"dtype disagrees", with(Floats({1}, {1}), [](v1::Tensor& t) {
-         t.set_dtype(v1::DATA_TYPE_FLOAT64);
-       }),
+      {"dtype disagrees",
+       with(Floats({1}, {1}), [](v1::Tensor& t) { t.set_dtype(v1::DATA_TYPE_FLOAT64); }),
        "input: dtype DATA_TYPE_FLOAT64 disagrees with float_values"},
       {"negative dimension", Floats({2, -1}, {}), "input: shape [2, -1] has a negative dimension"},
-      {"unknown dtype", with(Floats({1}, {1}), [](v1::Tensor& t) {
-         t.set_dtype(static_cast<v1::DataType>(42));
-       }),
+      {"unknown dtype",
+       with(Floats({1}, {1}), [](v1::Tensor& t) { t.set_dtype(static_cast<v1::DataType>(42)); }),
        "input: unknown dtype 42"},
-      {"huge empty", with(Floats({int64_t{1} << 40, 0}, {}), [](v1::Tensor& t) {
-         t.set_dtype(v1::DATA_TYPE_FLOAT32);
-       }),
+      {"huge empty",
+       with(Floats({int64_t{1} << 40, 0}, {}),
+            [](v1::Tensor& t) { t.set_dtype(v1::DATA_TYPE_FLOAT32); }),
        "input: shape [1099511627776, 0] is too large (its non-zero dimensions multiply to more "
        "than 2^31)"},
       {"no values", Floats({3}, {}), "input: holds 0 values but shape [3] needs 3"},
@@ -487,11 +491,11 @@ TEST(ResponseWriterTest, OutputsBecomeTheResponse) {
     for (int64_t n : {int64_t{3}, int64_t{3000}}) {
       SCOPED_TRACE(absl::StrCat(e == Encoding::kRaw ? "raw " : "typed ", n));
       ResponseAllocator out(e, pool);
-      auto* loss = static_cast<double*>(out.Allocate(OutputAllocator::Slot::kLoss,
-                                                     DType::kFloat64, {}));
+      auto* loss =
+          static_cast<double*>(out.Allocate(OutputAllocator::Slot::kLoss, DType::kFloat64, {}));
       *loss = 0.125;
-      auto* grad = static_cast<double*>(out.Allocate(OutputAllocator::Slot::kGrad,
-                                                     DType::kFloat64, {n, 1}));
+      auto* grad =
+          static_cast<double*>(out.Allocate(OutputAllocator::Slot::kGrad, DType::kFloat64, {n, 1}));
       for (int64_t i = 0; i < n; ++i) grad[i] = static_cast<double>(i) - 0.5;
       v1::EvaluateResponse r;
       ASSERT_TRUE(test::ParseBuffer(EvaluateResponseMessage(out, true, "id").Finish(), &r));
@@ -502,7 +506,8 @@ TEST(ResponseWriterTest, OutputsBecomeTheResponse) {
       EXPECT_EQ(l.data_as<double>()[0], 0.125);
       const Tensor g = test::FromProto(r.grad(), e);
       EXPECT_EQ(g.shape, (Shape{n, 1}));
-      for (int64_t i = 0; i < n; ++i) EXPECT_EQ(g.data_as<double>()[i], static_cast<double>(i) - 0.5);
+      for (int64_t i = 0; i < n; ++i)
+        EXPECT_EQ(g.data_as<double>()[i], static_cast<double>(i) - 0.5);
     }
   }
   // Without the gradient, only the loss.

@@ -206,7 +206,8 @@ float BigCrossEntropyLoss(const std::string& bytes, int64_t numel) {
   return loss;
 }
 
-// ---- fixture: one server for the golden and simple tests -----------------------------------------
+// ---- fixture: one server for the golden and simple tests
+// -----------------------------------------
 
 class ServerTest : public ::testing::Test {
  protected:
@@ -283,21 +284,23 @@ TEST_P(GoldenOverWire, MatchesPyTorch) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllCases, GoldenOverWire,
-    ::testing::Combine(::testing::Range<size_t>(0, test::GoldenCases().size()),
-                       ::testing::Values(Encoding::kTyped, Encoding::kRaw)),
-    [](const ::testing::TestParamInfo<std::tuple<size_t, Encoding>>& info) {
-      return absl::StrCat(golden::SanitizeName(test::GoldenCases()[std::get<0>(info.param)].name),
-                          "_", std::get<1>(info.param) == Encoding::kRaw ? "raw" : "typed", "_",
-                          std::get<0>(info.param));
-    });
+INSTANTIATE_TEST_SUITE_P(AllCases, GoldenOverWire,
+                         ::testing::Combine(::testing::Range<size_t>(0, test::GoldenCases().size()),
+                                            ::testing::Values(Encoding::kTyped, Encoding::kRaw)),
+                         [](const ::testing::TestParamInfo<std::tuple<size_t, Encoding>>& info) {
+                           return absl::StrCat(
+                               golden::SanitizeName(
+                                   test::GoldenCases()[std::get<0>(info.param)].name),
+                               "_", std::get<1>(info.param) == Encoding::kRaw ? "raw" : "typed",
+                               "_", std::get<0>(info.param));
+                         });
 
 // ---- statuses over the wire ---------------------------------------------------------------------
 
 TEST_F(ServerTest, ClientMistakesArriveWithCodeAndMessage) {
   v1::EvaluateResponse r;
-  grpc::Status s = Evaluate(Mse(Floats({2, 3}, {1, 2, 3, 4, 5}), Floats({2, 3}, {1, 2, 3, 4, 5, 6})), &r);
+  grpc::Status s =
+      Evaluate(Mse(Floats({2, 3}, {1, 2, 3, 4, 5}), Floats({2, 3}, {1, 2, 3, 4, 5, 6})), &r);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(), "input: float_values holds 5 values but shape [2, 3] needs 6");
   EXPECT_FALSE(r.has_loss());
@@ -313,8 +316,8 @@ TEST_F(ServerTest, ClientMistakesArriveWithCodeAndMessage) {
 
 TEST_F(ServerTest, RequestOverTheSizeLimitNamesTheFlag) {
   // The fixture's server takes at most 4 MiB: 1.1M floats are 4.4 MB.
-  v1::EvaluateRequest q = Mse(test::RawFloats({1100000}, std::vector<float>(1100000, 1.0f)),
-                              Floats({1}, {1}));
+  v1::EvaluateRequest q =
+      Mse(test::RawFloats({1100000}, std::vector<float>(1100000, 1.0f)), Floats({1}, {1}));
   v1::EvaluateResponse r;
   grpc::Status s = Evaluate(q, &r);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
@@ -339,8 +342,8 @@ TEST_F(ServerTest, GarbageBytesAreInvalidArgumentSayingWhatFailed) {
             "past the end of its message (1 bytes left) (at byte 2 of 3)");
   s = test::RawUnary(server_->channel(), "/lossservice.v1.LossService/Activate", garbage, nullptr);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message().rfind("request does not parse as lossservice.v1.ActivateRequest: ", 0),
-            0u);
+  EXPECT_EQ(
+      s.error_message().rfind("request does not parse as lossservice.v1.ActivateRequest: ", 0), 0u);
   s = test::RawUnary(server_->channel(), "/lossservice.v1.LossService/ListLosses", garbage,
                      nullptr);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -609,7 +612,8 @@ TEST(DeadlineTest, ACancelledRequestIsNotStarted) {
 TEST_F(ServerTest, HealthIsServing) {
   for (const std::string& service : {std::string(), std::string("lossservice.v1.LossService")}) {
     std::string request, bytes;
-    if (!service.empty()) request = "\x0a" + std::string(1, static_cast<char>(service.size())) + service;
+    if (!service.empty())
+      request = "\x0a" + std::string(1, static_cast<char>(service.size())) + service;
     ASSERT_TRUE(test::RawUnary(server_->channel(), "/grpc.health.v1.Health/Check",
                                test::ToBuffer(request), &bytes)
                     .ok());
@@ -646,7 +650,8 @@ TEST_F(ServerTest, ReflectionListsAndDescribesTheService) {
   }
 }
 
-// ---- concurrency and options ---------------------------------------------------------------------
+// ---- concurrency and options
+// ---------------------------------------------------------------------
 
 TEST_F(ServerTest, ServesManyClientsAtOnce) {
   constexpr int kThreads = 8, kCalls = 50;
@@ -677,7 +682,8 @@ TEST(LossServerTest, RefusesBadOptionsAndTakenPorts) {
     std::string message;
   };
   const Bad bad[] = {
-      {{.address = "127.0.0.1:0", .max_message_mb = 0}, "max_message_mb must be in [1, 2047], got 0"},
+      {{.address = "127.0.0.1:0", .max_message_mb = 0},
+       "max_message_mb must be in [1, 2047], got 0"},
       {{.address = "127.0.0.1:0", .compute_threads = -1},
        "compute_threads must be in [0, 1024], got -1"},
       {{.address = "127.0.0.1:0", .max_inflight = -2}, "max_inflight must be >= 0, got -2"},

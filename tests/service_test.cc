@@ -74,8 +74,12 @@ void ExpectStatus(const grpc::Status& s, grpc::StatusCode code, Match match,
   EXPECT_EQ(s.error_code(), code) << s.error_message();
   EXPECT_FALSE(s.error_message().empty());
   switch (match) {
-    case Match::kExact: EXPECT_EQ(s.error_message(), message); break;
-    case Match::kPrefix: EXPECT_EQ(s.error_message().rfind(message, 0), 0u) << s.error_message(); break;
+    case Match::kExact:
+      EXPECT_EQ(s.error_message(), message);
+      break;
+    case Match::kPrefix:
+      EXPECT_EQ(s.error_message().rfind(message, 0), 0u) << s.error_message();
+      break;
     case Match::kContains:
       EXPECT_NE(s.error_message().find(message), std::string::npos) << s.error_message();
       break;
@@ -92,12 +96,19 @@ const std::vector<BadRequest>& BadRequests() {
   using C = grpc::StatusCode;
   static const auto* table = new std::vector<BadRequest>{
       {"shape mismatch names both shapes",
-       [] { return Mse(Floats({2, 3}, {1, 2, 3, 4, 5, 6}), Floats({3, 2}, {1, 2, 3, 4, 5, 6})); },
+       [] {
+         return Mse(Floats({2, 3}, {1, 2, 3, 4, 5, 6}), Floats({3, 2}, {1, 2, 3, 4, 5, 6}));
+       },
        C::INVALID_ARGUMENT, Match::kContains, "target has shape [3, 2]"},
       {"(N, 1) against (N) suggests squeeze",
-       [] { return Mse(Floats({3, 1}, {1, 2, 3}), Floats({3}, {1, 2, 3})); }, C::INVALID_ARGUMENT,
-       Match::kContains, "squeeze"},
-      {"element count", [] { return Mse(Floats({2, 3}, {1, 2, 3, 4, 5}), Floats({2, 3}, {1, 2, 3, 4, 5, 6})); },
+       [] {
+         return Mse(Floats({3, 1}, {1, 2, 3}), Floats({3}, {1, 2, 3}));
+       },
+       C::INVALID_ARGUMENT, Match::kContains, "squeeze"},
+      {"element count",
+       [] {
+         return Mse(Floats({2, 3}, {1, 2, 3, 4, 5}), Floats({2, 3}, {1, 2, 3, 4, 5, 6}));
+       },
        C::INVALID_ARGUMENT, Match::kExact,
        "input: float_values holds 5 values but shape [2, 3] needs 6"},
       {"raw_data size",
@@ -138,7 +149,10 @@ const std::vector<BadRequest>& BadRequests() {
        "than 2^31)"},
       {"empty tensor without dtype", [] { return Mse(Floats({0}, {}), Floats({0}, {})); },
        C::INVALID_ARGUMENT, Match::kExact, "input: an empty tensor (shape [0]) must set dtype"},
-      {"integer input", [] { return Mse(Int64s({2}, {1, 2}), Floats({2}, {1, 2})); },
+      {"integer input",
+       [] {
+         return Mse(Int64s({2}, {1, 2}), Floats({2}, {1, 2}));
+       },
        C::INVALID_ARGUMENT, Match::kExact, "input must be FLOAT32 or FLOAT64, got int64 [2]"},
       {"class index out of range",
        [] {
@@ -281,8 +295,7 @@ TEST_F(ServiceTest, BadActivationsGetTheirCodeAndMessage) {
   ExpectStatus(Activate(q), grpc::StatusCode::INVALID_ARGUMENT, Match::kExact,
                "dim 1 is out of range for input [2] (valid: -1 to 0)");
   q.clear_input();
-  ExpectStatus(Activate(q), grpc::StatusCode::INVALID_ARGUMENT, Match::kExact,
-               "input is required");
+  ExpectStatus(Activate(q), grpc::StatusCode::INVALID_ARGUMENT, Match::kExact, "input is required");
 }
 
 TEST_F(ServiceTest, UnparsableBytesAreInvalidArgumentSayingWhat) {
