@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "spdlog/spdlog.h"
 
 namespace lossservice {
@@ -76,11 +77,14 @@ grpc::Status CallGate::Authenticate(const grpc::ServerContextBase& context) {
 grpc::Status CallGate::Check(const grpc::ServerContextBase& context) {
   grpc::Status s = Authenticate(context);
   if (!s.ok()) return s;
-  if (draining_.load()) {
-    stats_.draining_refused.fetch_add(1, std::memory_order_relaxed);
-    return DrainingRefusal();
-  }
+  if (draining_.load()) return Refuse();
   return grpc::Status::OK;
+}
+
+grpc::Status CallGate::Refuse() {
+  stats_.draining_refused.fetch_add(1, std::memory_order_relaxed);
+  last_refusal_ns_.store(absl::GetCurrentTimeNanos(), std::memory_order_relaxed);
+  return DrainingRefusal();
 }
 
 grpc::Status CallGate::Enter(const grpc::ServerContextBase& context, Pass* pass) {
@@ -91,8 +95,7 @@ grpc::Status CallGate::Enter(const grpc::ServerContextBase& context, Pass* pass)
   held_.fetch_add(1);
   if (draining_.load()) {
     Leave();
-    stats_.draining_refused.fetch_add(1, std::memory_order_relaxed);
-    return DrainingRefusal();
+    return Refuse();
   }
   *pass = Pass(this);
   return grpc::Status::OK;
@@ -104,7 +107,20 @@ void CallGate::Leave() {
   }
 }
 
-void CallGate::StartDraining() { draining_.store(true); }
+void CallGate::StartDraining() {
+  last_refusal_ns_.store(absl::GetCurrentTimeNanos());
+  draining_.store(true);
+}
+
+void CallGate::WaitForQuiet(absl::Duration quiet, absl::Time deadline) {
+  for (;;) {
+    const absl::Time quiet_at =
+        absl::FromUnixNanos(last_refusal_ns_.load(std::memory_order_relaxed)) + quiet;
+    const absl::Time now = absl::Now();
+    if (now >= quiet_at || now >= deadline) return;
+    absl::SleepFor(std::min(quiet_at, deadline) - now);
+  }
+}
 
 grpc::Status CallGate::DrainingRefusal() {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE,

@@ -66,11 +66,15 @@ class CallGate {
 
   /// Waits until no place is held, or until `deadline`; true if none is.
   bool WaitUntilIdle(absl::Time deadline);
+  /// Waits until no call has been refused for `quiet` (since draining
+  /// began), or until `deadline`.
+  void WaitForQuiet(absl::Duration quiet, absl::Time deadline);
   /// Places held now.
   int64_t held() const { return held_.load(); }
 
  private:
   grpc::Status Authenticate(const grpc::ServerContextBase& context);
+  grpc::Status Refuse();
   void Leave();
 
   const std::string expected_;  // "Bearer <token>", or empty
@@ -79,6 +83,7 @@ class CallGate {
   RateLimitedCount unauthenticated_log_;
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> held_{0};
+  std::atomic<int64_t> last_refusal_ns_{0};
   // Held only to wake WaitUntilIdle when the last place is given back.
   absl::Mutex mu_;
 };

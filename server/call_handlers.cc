@@ -175,17 +175,23 @@ class StreamCall final : public grpc::ServerGenericBidiReactor, public OpenStrea
   StreamCall(const CallEnvironment& env, const grpc::CallbackServerContext& context,
              OpenStreams& streams)
       : env_(env), context_(context), streams_(streams), stop_{&cancelled_, DeadlineOf(context)} {
+    {
+      absl::MutexLock lock(&mu_);
+      if (grpc::Status s = env_.gate.Enter(context, &pass_); !s.ok()) {
+        FinishWith(std::move(s));
+        return;
+      }
+      if (absl::Now() >= stop_.deadline) {
+        FinishWith(ExpiredOnArrival(env_));
+        return;
+      }
+      registered_ = true;
+    }
+    // Not under mu_: the drain takes the streams' lock, then each stream's.
+    const bool open = streams_.Add(this);
     absl::MutexLock lock(&mu_);
-    if (grpc::Status s = env_.gate.Enter(context, &pass_); !s.ok()) {
-      FinishWith(std::move(s));
-      return;
-    }
-    if (absl::Now() >= stop_.deadline) {
-      FinishWith(ExpiredOnArrival(env_));
-      return;
-    }
-    registered_ = true;
-    if (!streams_.Add(this)) taking_ = false;
+    if (!open) taking_ = false;
+    if (finished_) return;  // the drain stopped it meanwhile
     if (!taking_) {
       MaybeFinish();
       return;
@@ -450,21 +456,6 @@ grpc::ServerUnaryReactor* ListedLossService::ListLosses(grpc::CallbackServerCont
          in, out);
   reactor->Finish(std::move(s));
   return reactor;
-}
-
-grpc::ServerGenericBidiReactor* RefusingCallService::CreateReactor(
-    grpc::GenericCallbackServerContext* context) {
-  const Method method = MethodOf(context->method());
-  refused_.fetch_add(1, std::memory_order_relaxed);
-  metrics_.RecordCall(method, status_.error_code());
-  if (static_cast<size_t>(method) < kRpcs) {
-    metrics_.RecordRequest(method, LossLabel::kNone, status_.error_code(), absl::ZeroDuration(), 0,
-                           0);
-  }
-  if (AccessLogged(status_.error_code())) {
-    LogAccess({.method = method, .code = status_.error_code(), .context = context});
-  }
-  return new Refuse(status_);
 }
 
 }  // namespace lossservice

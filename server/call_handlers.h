@@ -6,9 +6,7 @@
 #ifndef LOSSSERVICE_SERVER_CALL_HANDLERS_H_
 #define LOSSSERVICE_SERVER_CALL_HANDLERS_H_
 
-#include <atomic>
 #include <cstddef>
-#include <cstdint>
 #include <set>
 
 #include "absl/base/thread_annotations.h"
@@ -96,21 +94,6 @@ class ListedLossService final
 
  private:
   const CallEnvironment env_;
-};
-
-/// Answers every call with `status`, counting each in `refused` (the
-/// drain's listener: UNAVAILABLE).
-class RefusingCallService final : public grpc::CallbackGenericService {
- public:
-  RefusingCallService(grpc::Status status, Metrics& metrics, std::atomic<int64_t>& refused)
-      : status_(std::move(status)), metrics_(metrics), refused_(refused) {}
-  grpc::ServerGenericBidiReactor* CreateReactor(
-      grpc::GenericCallbackServerContext* context) override;
-
- private:
-  const grpc::Status status_;
-  Metrics& metrics_;
-  std::atomic<int64_t>& refused_;
 };
 
 /// The Method of a full method name ("/lossservice.v1.LossService/Evaluate").

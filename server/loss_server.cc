@@ -86,57 +86,11 @@ bool IsLoopback(const std::string& address) {
   return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
 }
 
-// The server binds with SO_REUSEPORT, so that the drain's listener can take
-// the port over; a port another process listens on would then be shared
-// silently. A plain bind first says whether anyone holds it.
-absl::Status CheckPortFree(const std::string& address) {
-  std::string host;
-  int port = 0;
-  if (!SplitHostPort(address, &host, &port) || port == 0) return absl::OkStatus();
-  const bool wildcard = host.empty() || host == "0.0.0.0" || host == "::";
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  const std::string service = std::to_string(port);
-  if (getaddrinfo(wildcard ? "::" : host.c_str(), service.c_str(), &hints, &found) != 0) {
-    if (!wildcard || getaddrinfo(nullptr, service.c_str(), &hints, &found) != 0) {
-      return absl::OkStatus();  // gRPC will say what is wrong with the address
-    }
-  }
-  absl::Status status;
-  for (addrinfo* a = found; a != nullptr && status.ok(); a = a->ai_next) {
-    const int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-    if (fd < 0) continue;
-    const int one = 1, zero = 0;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (a->ai_family == AF_INET6 && wildcard) {
-      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-    }
-    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 && errno == EADDRINUSE) {
-      status = absl::UnavailableError(
-          absl::StrCat("cannot listen on ", address, ": the port is in use"));
-    }
-    close(fd);
-  }
-  freeaddrinfo(found);
-  return status;
-}
-
-// `address` with its port replaced by `port`.
-std::string WithPort(const std::string& address, int port) {
-  return absl::StrCat(address.substr(0, address.rfind(':')), ":", port);
-}
-
 }  // namespace
 
-// A grpc::Server of health alone: the --health_address listener, and the
-// drain's listener on the main port, which also refuses every other call
-// with UNAVAILABLE.
+// The --health_address listener: a grpc::Server of health alone.
 struct LossServer::SideServer {
   std::unique_ptr<HealthService> health;
-  std::unique_ptr<RefusingCallService> refuse;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
 
@@ -223,7 +177,6 @@ absl::Status LossServer::Start() {
                                                    options_.max_connection_age_s));
   }
   if (absl::Status s = BuildCredentials(); !s.ok()) return s;
-  if (absl::Status s = CheckPortFree(options_.address); !s.ok()) return s;
 
   const int threads = options_.compute_threads > 0
                           ? options_.compute_threads
@@ -272,9 +225,8 @@ absl::Status LossServer::Start() {
                                                static_cast<int64_t>(max_bytes) + (16 << 20));
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<int64_t>(INT_MAX, grpc_limit)));
   builder.SetMaxSendMessageSize(-1);
-  // The drain's listener binds the same port while this server finishes its
-  // calls (CheckPortFree made sure no one else holds it).
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 1);
+  // A second server on a taken port must fail, not silently share it.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   if (options_.max_connection_age_s > 0) {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
                                options_.max_connection_age_s * 1000);
@@ -295,8 +247,7 @@ absl::Status LossServer::Start() {
               "--tls_client_ca)"));
   }
   if (!options_.health_address.empty()) {
-    absl::StatusOr<std::unique_ptr<SideServer>> side =
-        StartSideServer(options_.health_address, /*refuse_others=*/false);
+    absl::StatusOr<std::unique_ptr<SideServer>> side = StartHealthListener(options_.health_address);
     if (!side.ok()) return side.status();
     health_listener_ = std::move(*side);
     health_port_ = health_listener_->port;
@@ -316,29 +267,19 @@ absl::Status LossServer::Start() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<LossServer::SideServer>> LossServer::StartSideServer(
-    const std::string& address, bool refuse_others) {
+absl::StatusOr<std::unique_ptr<LossServer::SideServer>> LossServer::StartHealthListener(
+    const std::string& address) {
   auto side = std::make_unique<SideServer>();
   side->health = std::make_unique<HealthService>(*health_, *metrics_);
   grpc::ServerBuilder builder;
   builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
-  if (refuse_others) {
-    // The drain's: the main port, as the main server binds it.
-    builder.AddListeningPort(address, credentials_, &side->port);
-    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 1);
-    side->refuse = std::make_unique<RefusingCallService>(CallGate::DrainingRefusal(), *metrics_,
-                                                         stats_.draining_refused);
-    builder.RegisterCallbackGenericService(side->refuse.get());
-  } else {
-    // --health_address: plaintext, for probes that cannot speak TLS.
-    builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &side->port);
-    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  }
+  // Plaintext, for probes that cannot speak TLS; health needs no token.
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &side->port);
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(side->health.get());
   side->server = builder.BuildAndStart();
   if (!side->server || side->port == 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", address, refuse_others ? "" : " (--health_address)"));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address, " (--health_address)"));
   }
   return side;
 }
@@ -349,33 +290,17 @@ LossServer::DrainResult LossServer::Drain(absl::Duration grace) {
   grace = std::max(grace, absl::ZeroDuration());
   const absl::Time start = absl::Now(), deadline = start + grace;
   const int64_t refused_before = stats_.draining_refused.load();
+  // The server keeps listening and answering: health says NOT_SERVING (on
+  // this port, to probes and to every Watch), and the gate refuses each new
+  // call with UNAVAILABLE, which clients retry. No GOAWAY yet: gRPC 1.51's
+  // Shutdown kills a call whose headers it is still processing, and its
+  // client sees CANCELLED, which no retry policy retries.
   health_->SetAll(grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   gate_->StartDraining();
   spdlog::info(
       "draining: health NOT_SERVING, new calls refused (UNAVAILABLE); {} call{} in flight, "
       "a grace of {}",
       gate_->held(), gate_->held() == 1 ? "" : "s", absl::FormatDuration(grace));
-  // Calls the drain does not wait for end now; their clients come back on
-  // another connection.
-  health_service_->EndWatches();
-  reflection_v1_->EndCalls();
-  reflection_v1alpha_->EndCalls();
-  // Probes keep an answer on the port: another listener binds it before
-  // this server closes its own.
-  std::string host;
-  int unused;
-  if (grace > absl::ZeroDuration() && SplitHostPort(options_.address, &host, &unused)) {
-    absl::StatusOr<std::unique_ptr<SideServer>> side =
-        StartSideServer(WithPort(options_.address, port_), /*refuse_others=*/true);
-    if (side.ok()) {
-      drain_listener_ = std::move(*side);
-    } else {
-      spdlog::warn("no health listener on the port while draining: {}",
-                   std::string(side.status().message()));
-    }
-  }
-  // GOAWAY to every client now; gRPC cancels what is left at the deadline.
-  std::thread stopper([this, deadline] { server_->Shutdown(absl::ToChronoTime(deadline)); });
   bool idle = gate_->WaitUntilIdle(start + grace / 2);
   if (!idle) {
     calls_->StopStreams();
@@ -383,9 +308,16 @@ LossServer::DrainResult LossServer::Drain(absl::Duration grace) {
   }
   drain_result_.drained = idle;
   drain_result_.cancelled = idle ? 0 : gate_->held();
-  stopper.join();
+  // Before the Shutdown, a moment without new calls (at most a second, and
+  // not past the grace), so that no call is caught arriving.
+  if (idle) gate_->WaitForQuiet(absl::Milliseconds(100), std::min(deadline, absl::Now() + absl::Seconds(1)));
+  // The calls the drain does not wait for end now; Shutdown cancels what is
+  // left (after the grace, the calls still running).
+  health_service_->EndWatches();
+  reflection_v1_->EndCalls();
+  reflection_v1alpha_->EndCalls();
+  server_->Shutdown(absl::ToChronoTime(idle ? absl::Now() + absl::Seconds(1) : absl::Now()));
   server_->Wait();
-  if (drain_listener_) drain_listener_->Stop();
   if (health_listener_) health_listener_->Stop();
   drain_result_.took = absl::Now() - start;
   drain_result_.refused = stats_.draining_refused.load() - refused_before;

@@ -119,16 +119,15 @@ class LossServer {
   int compute_threads() const;
 
   /// Drains, then stops; what SIGTERM does. At once: health turns
-  /// NOT_SERVING, calls that arrive from now on get UNAVAILABLE, clients
-  /// get GOAWAY (so they reconnect elsewhere), and a listener that serves
-  /// health only (NOT_SERVING) takes over the port, so that probes keep
-  /// their answer. Every call accepted before goes on to its answer, those
-  /// still uploading or waiting for the pool included; an EvaluateStream
-  /// still open after half the grace answers the requests it has read and
-  /// ends with UNAVAILABLE. Returns once every accepted call has finished,
-  /// or when `grace` runs out: the calls still running are then cancelled
-  /// (DrainResult::drained is false). Idempotent (later calls return the
-  /// first result).
+  /// NOT_SERVING (the port keeps answering it) and calls that arrive from
+  /// now on get UNAVAILABLE. Every call accepted before goes on to its
+  /// answer, those still uploading or waiting for the pool included; an
+  /// EvaluateStream still open after half the grace answers the requests it
+  /// has read and ends with UNAVAILABLE. Once every accepted call has
+  /// finished (and no call has arrived for 100 ms, or a second has passed),
+  /// the server stops. If `grace` runs out first, the calls still running
+  /// are cancelled (DrainResult::drained is false). Idempotent (later calls
+  /// return the first result).
   DrainResult Drain(absl::Duration grace);
   /// Drain(grace_ms milliseconds).
   void Shutdown(int grace_ms = 10000) { Drain(absl::Milliseconds(grace_ms)); }
@@ -141,8 +140,7 @@ class LossServer {
  private:
   struct SideServer;
   absl::Status BuildCredentials();
-  absl::StatusOr<std::unique_ptr<SideServer>> StartSideServer(const std::string& address,
-                                                              bool refuse_others);
+  absl::StatusOr<std::unique_ptr<SideServer>> StartHealthListener(const std::string& address);
 
   Options options_;
   CallStats stats_;
@@ -163,7 +161,6 @@ class LossServer {
   std::unique_ptr<ReflectionService<ReflectionV1alpha>> reflection_v1alpha_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<SideServer> health_listener_;  // --health_address
-  std::unique_ptr<SideServer> drain_listener_;   // the port, while draining
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
   int metrics_port_ = 0;
