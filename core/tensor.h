@@ -6,10 +6,11 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 
 namespace lossservice {
@@ -25,7 +26,9 @@ inline bool IsFloating(DType dtype) {
   return dtype == DType::kFloat32 || dtype == DType::kFloat64;
 }
 
-using Shape = std::vector<int64_t>;
+/// Dimensions of a tensor. Up to 6 dimensions are held inline, so that
+/// shapes of ordinary tensors are never allocated.
+using Shape = absl::InlinedVector<int64_t, 6>;
 
 /// "[3, 5]", as PyTorch prints sizes in its messages.
 std::string ShapeString(absl::Span<const int64_t> shape);

@@ -30,21 +30,37 @@ TEST(TensorTest, ShapeHelpers) {
   EXPECT_EQ(NumElements({2, 3, 4}), 24);
 }
 
-TEST(BroadcastReaderTest, TrailingScalarAndGeneral) {
+// Values of `op` at flat positions [begin, begin + n).
+std::vector<double> Read(const internal::Operand<double>& op, int64_t begin, int64_t n) {
+  std::vector<double> buf(static_cast<size_t>(n));
+  const double* v = op.Get(begin, n, buf.data());
+  return std::vector<double>(v, v + n);
+}
+
+TEST(OperandTest, EveryLayoutReadsTheBroadcastValues) {
   const Shape shape{2, 3};
+  const Tensor same = F64({2, 3}, {1, 2, 3, 4, 5, 6});
+  const internal::Operand<double> direct(same.view(), shape);
+  EXPECT_TRUE(direct.direct());
+  EXPECT_EQ(Read(direct, 1, 4), (std::vector<double>{2, 3, 4, 5}));
+  const Tensor same32 = F32({2, 3}, {1, 2, 3, 4, 5, 6});
+  const internal::Operand<double> convert(same32.view(), shape);
+  EXPECT_FALSE(convert.direct());
+  EXPECT_EQ(Read(convert, 2, 3), (std::vector<double>{3, 4, 5}));
   const Tensor row = F64({3}, {1, 2, 3});
-  internal::BroadcastReader<double> r(row.view(), shape);
-  EXPECT_EQ(r[0], 1);
-  EXPECT_EQ(r[4], 2);
+  EXPECT_EQ(Read(internal::Operand<double>(row.view(), shape), 1, 5),
+            (std::vector<double>{2, 3, 1, 2, 3}));
   const Tensor scalar = F32({1}, {7});
-  internal::BroadcastReader<double> s(scalar.view(), shape);
-  EXPECT_EQ(s[5], 7);
+  EXPECT_EQ(Read(internal::Operand<double>(scalar.view(), shape), 0, 6),
+            (std::vector<double>(6, 7.0)));
   const Tensor column = F64({2, 1}, {10, 20});
-  internal::BroadcastReader<double> c(column.view(), shape);
-  EXPECT_EQ(c[0], 10);
-  EXPECT_EQ(c[2], 10);
-  EXPECT_EQ(c[3], 20);
-  EXPECT_EQ(c[5], 20);
+  EXPECT_EQ(Read(internal::Operand<double>(column.view(), shape), 0, 6),
+            (std::vector<double>{10, 10, 10, 20, 20, 20}));
+  EXPECT_EQ(Read(internal::Operand<double>(column.view(), shape), 2, 3),
+            (std::vector<double>{10, 20, 20}));
+  EXPECT_EQ(Read(internal::Operand<double>::Grouped(column.view(), 3), 1, 4),
+            (std::vector<double>{10, 10, 20, 20}));
+  EXPECT_FALSE(internal::Operand<double>().present());
 }
 
 LossRequest Request(const Tensor& input, const Tensor& target, LossOptions options,

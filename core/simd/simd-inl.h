@@ -1,0 +1,223 @@
+// Per-target building blocks of the vector kernels: math that is defined on
+// every input (Highway's contrib/math is only valid on documented ranges),
+// loads that promote float32 to double lanes, masked tails, and sums that
+// keep float32 results at least as accurate as PyTorch's cascade sum.
+//
+// Included once per target by the kernels' foreach_target translation units
+// (the usual Highway include-guard toggle).
+
+#if defined(LOSSSERVICE_CORE_SIMD_SIMD_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef LOSSSERVICE_CORE_SIMD_SIMD_INL_H_
+#undef LOSSSERVICE_CORE_SIMD_SIMD_INL_H_
+#else
+#define LOSSSERVICE_CORE_SIMD_SIMD_INL_H_
+#endif
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include "hwy/contrib/math/math-inl.h"
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace lossservice::simd {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+template <class D>
+using V = hn::Vec<D>;
+
+// ---- math on the whole domain ------------------------------------------------
+//
+// hn::Exp is documented for x <= 104 (float) / 706 (double) and returns 0 for
+// NaN; hn::Log for x in (0, max] (0, negatives, +inf and NaN give garbage);
+// hn::Log1p for x >= 0. These wrappers give std::exp / std::log / std::log1p's
+// results at the edges: NaN stays NaN, overflow is +inf, exp(-inf) = 0,
+// log(0) = -inf, log(negative) = NaN, log(+inf) = +inf. Subnormal inputs and
+// results are handled by Highway itself (Exp scales in two steps, Log
+// renormalises subnormals). Max error: Exp 1 ULP, Log 4 ULP, Log1p 2 ULP.
+
+/// e^x for every x.
+template <class D>
+HWY_INLINE V<D> ExpAll(D d, V<D> x) {
+  using T = hn::TFromD<D>;
+  // Past these, hn::Exp's exponent arithmetic wraps; every x above them
+  // overflows anyway, which the clamped value still does (e^104 > FLT_MAX,
+  // e^1000 > DBL_MAX).
+  const V<D> limit = hn::Set(d, static_cast<T>(sizeof(T) == 4 ? 104.0 : 1000.0));
+  const V<D> e = hn::Exp(d, hn::Min(x, limit));
+  return hn::IfThenElse(hn::IsNaN(x), x, e);
+}
+
+/// e^x for x <= 0 or NaN (a log-sum-exp term x - max): no overflow to guard.
+template <class D>
+HWY_INLINE V<D> ExpNonPositive(D d, V<D> x) {
+  return hn::IfThenElse(hn::IsNaN(x), x, hn::Exp(d, x));
+}
+
+/// The special values of a logarithm's argument: 0 gives -inf, negatives and
+/// NaN give NaN, +inf gives +inf.
+template <class D>
+HWY_INLINE V<D> FixLog(D d, V<D> arg, V<D> log) {
+  using T = hn::TFromD<D>;
+  const V<D> zero = hn::Zero(d);
+  const V<D> inf = hn::Set(d, std::numeric_limits<T>::infinity());
+  V<D> r = hn::IfThenElse(hn::Eq(arg, zero), hn::Neg(inf), log);
+  r = hn::IfThenElse(hn::Eq(arg, inf), inf, r);
+  const auto bad = hn::Or(hn::Lt(arg, zero), hn::IsNaN(arg));
+  return hn::IfThenElse(bad, hn::Set(d, std::numeric_limits<T>::quiet_NaN()), r);
+}
+
+/// log(x) for every x.
+template <class D>
+HWY_INLINE V<D> LogAll(D d, V<D> x) {
+  return FixLog(d, x, hn::Log(d, x));
+}
+
+/// log(1 + x) for every x (hn::Log1p's formula log(1 + x) * x / ((1 + x) - 1)
+/// is also exact for x in (-1, 0): 1 + x is then exact, or (1 + x) - 1 is).
+template <class D>
+HWY_INLINE V<D> Log1pAll(D d, V<D> x) {
+  using T = hn::TFromD<D>;
+  const V<D> one = hn::Set(d, T(1));
+  const V<D> y = hn::Add(x, one);
+  // Keep the argument of hn::Log1p where its formula holds; the special
+  // values come from 1 + x.
+  const auto ok = hn::And(hn::Gt(y, hn::Zero(d)), hn::IsFinite(x));
+  const V<D> safe = hn::IfThenElse(ok, x, hn::Zero(d));
+  return FixLog(d, y, hn::Log1p(d, safe));
+}
+
+/// 1 / (1 + e^-x), torch.sigmoid's formula.
+template <class D>
+HWY_INLINE V<D> Sigmoid(D d, V<D> x) {
+  using T = hn::TFromD<D>;
+  const V<D> one = hn::Set(d, T(1));
+  return hn::Div(one, hn::Add(one, ExpAll(d, hn::Neg(x))));
+}
+
+/// PyTorch's sign for real numbers: -1, 0 or 1; NaN gives 0.
+template <class D>
+HWY_INLINE V<D> Sign(D d, V<D> x) {
+  using T = hn::TFromD<D>;
+  const V<D> zero = hn::Zero(d);
+  return hn::Sub(hn::IfThenElseZero(hn::Gt(x, zero), hn::Set(d, T(1))),
+                 hn::IfThenElseZero(hn::Lt(x, zero), hn::Set(d, T(1))));
+}
+
+/// v < 0 ? 0 : v, with NaN staying NaN (PyTorch's clamp_min(0)).
+template <class D>
+HWY_INLINE V<D> ClampMin0(D d, V<D> v) {
+  return hn::IfThenZeroElse(hn::Lt(v, hn::Zero(d)), v);
+}
+
+// ---- loads and stores in the compute type ---------------------------------------
+//
+// A kernel computes in lanes of C (dc) and stores in T (dt, as many lanes):
+// C == T, or C = double for float32 data that PyTorch's float64 reference
+// must be matched on.
+
+template <class DC, class DT>
+HWY_INLINE V<DC> LoadAs(DC dc, DT dt, const hn::TFromD<DT>* HWY_RESTRICT p) {
+  if constexpr (std::is_same_v<hn::TFromD<DC>, hn::TFromD<DT>>) {
+    (void)dt;
+    return hn::LoadU(dc, p);
+  } else {
+    return hn::PromoteTo(dc, hn::LoadU(dt, p));
+  }
+}
+
+template <class DC, class DT>
+HWY_INLINE void StoreAs(DC dc, DT dt, V<DC> v, hn::TFromD<DT>* HWY_RESTRICT p) {
+  if constexpr (std::is_same_v<hn::TFromD<DC>, hn::TFromD<DT>>) {
+    (void)dt;
+    hn::StoreU(v, dc, p);
+  } else {
+    (void)dc;
+    hn::StoreU(hn::DemoteTo(dt, v), dt, p);
+  }
+}
+
+/// The most lanes of T any target has; sizes the tails' stack copies.
+template <typename T>
+inline constexpr size_t kMaxLanes = HWY_MAX_BYTES / sizeof(T);
+
+/// `count` (< one vector) values from `p` into a stack copy of kMaxLanes<T>
+/// values, the rest of it `fill`; returns the copy (nullptr for nullptr).
+template <typename T>
+HWY_INLINE const T* PadTail(const T* p, size_t count, T* buf, T fill) {
+  for (size_t i = 0; i < kMaxLanes<T>; ++i) buf[i] = p != nullptr && i < count ? p[i] : fill;
+  return p != nullptr ? buf : nullptr;
+}
+
+// ---- sums ------------------------------------------------------------------------
+
+/// Sums vectors of D's lanes into a double. float: two float32 accumulators
+/// (Add<0> / Add<1>, for two independent chains) flushed into double lanes
+/// every kFlush additions, so that each float32 partial holds at most
+/// 2 * kFlush terms per lane. double: two double accumulators. The order of
+/// the additions depends only on the sequence of Add calls: a chunk's sum is
+/// the same whichever thread computes it.
+template <class D>
+class Summer {
+  using T = hn::TFromD<D>;
+  static constexpr int kFlush = 4;
+
+ public:
+  explicit Summer(D d) : d_(d), acc0_(hn::Zero(d)), acc1_(hn::Zero(d)) {
+    for (double& s : lanes_) s = 0;
+  }
+
+  template <int kWhich>
+  HWY_INLINE void Add(V<D> v) {
+    if constexpr (kWhich == 0) {
+      acc0_ = hn::Add(acc0_, v);
+    } else {
+      acc1_ = hn::Add(acc1_, v);
+    }
+    if constexpr (sizeof(T) == 4) {
+      if (++adds_ == 2 * kFlush) Flush();
+    }
+  }
+
+  /// Everything added so far.
+  double Total() {
+    Flush();
+    double total = 0;
+    for (size_t i = 0; i < hn::Lanes(d_); ++i) total += lanes_[i];
+    return total;
+  }
+
+ private:
+  HWY_INLINE void Flush() {
+    HWY_ALIGN T buf[kMaxLanes<T>];
+    hn::Store(hn::Add(acc0_, acc1_), d_, buf);
+    for (size_t i = 0; i < hn::Lanes(d_); ++i) lanes_[i] += static_cast<double>(buf[i]);
+    acc0_ = hn::Zero(d_);
+    acc1_ = hn::Zero(d_);
+    adds_ = 0;
+  }
+
+  D d_;
+  V<D> acc0_, acc1_;
+  int adds_ = 0;
+  double lanes_[kMaxLanes<T>];
+};
+
+/// The largest lane, NaN if any lane is NaN (hn::Max's NaN handling differs
+/// between targets).
+template <class D>
+HWY_INLINE hn::TFromD<D> MaxLane(D d, V<D> v) {
+  using T = hn::TFromD<D>;
+  if (!hn::AllFalse(d, hn::IsNaN(v))) return std::numeric_limits<T>::quiet_NaN();
+  return hn::GetLane(hn::MaxOfLanes(d, v));
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace lossservice::simd
+HWY_AFTER_NAMESPACE();
+
+#endif  // LOSSSERVICE_CORE_SIMD_SIMD_INL_H_
