@@ -25,12 +25,16 @@ struct In {
   V<D> x, y, z, pw;
 };
 
-// Each op: kDouble (float32 data in double lanes) and
+// Operands an op reads besides x (the loop loads no others).
+constexpr int kY = 1, kZ = 2, kPw = 4, kWeighted = 8;
+
+// Each op: kDouble (float32 data in double lanes), kOperands, and
 // operator()(d, in, params, loss, grad) computing the element loss and
 // d loss / d x, before weights and the upstream gradient.
 
 struct MseOp {
   static constexpr bool kDouble = false;
+  static constexpr int kOperands = kY;
   template <class D>
   HWY_INLINE void operator()(D, const In<D>& in, const PointParams&, V<D>& loss,
                              V<D>& grad) const {
@@ -42,6 +46,7 @@ struct MseOp {
 
 struct L1Op {
   static constexpr bool kDouble = false;
+  static constexpr int kOperands = kY;
   template <class D>
   HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams&, V<D>& loss,
                              V<D>& grad) const {
@@ -53,6 +58,7 @@ struct L1Op {
 
 struct DiffOp {
   static constexpr bool kDouble = false;
+  static constexpr int kOperands = kY;
   template <class D>
   HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams&, V<D>& loss,
                              V<D>& grad) const {
@@ -63,6 +69,7 @@ struct DiffOp {
 
 struct HuberOp {
   static constexpr bool kDouble = true;
+  static constexpr int kOperands = kY;
   template <class D>
   HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams& p, V<D>& loss,
                              V<D>& grad) const {
@@ -79,6 +86,7 @@ struct HuberOp {
 
 struct SmoothL1Op {
   static constexpr bool kDouble = true;
+  static constexpr int kOperands = kY;
   template <class D>
   HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams& p, V<D>& loss,
                              V<D>& grad) const {
@@ -98,6 +106,7 @@ struct SmoothL1Op {
 
 struct BceOp {
   static constexpr bool kDouble = false;
+  static constexpr int kOperands = kY | kWeighted;
   template <class D>
   HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams&, V<D>& loss,
                              V<D>& grad) const {
@@ -106,8 +115,12 @@ struct BceOp {
     const V<D> log_min = hn::Set(dc, T(-100));
     // PyTorch's EPSILON is a float, also for float64 inputs.
     const V<D> eps = hn::Set(dc, static_cast<T>(1e-12f));
-    const V<D> log_x = hn::Max(LogAll(dc, in.x), log_min);
-    const V<D> log_1mx = hn::Max(Log1pAll(dc, hn::Neg(in.x)), log_min);
+    // x is in [0, 1] (checked): log(0) and log1p(-1) are -inf, clamped.
+    const V<D> zero = hn::Zero(dc);
+    const V<D> log_x =
+        hn::IfThenElse(hn::Eq(in.x, zero), log_min, hn::Max(LogPositive(dc, in.x), log_min));
+    const V<D> log_1mx = hn::IfThenElse(hn::Eq(in.x, one), log_min,
+                                        hn::Max(Log1pAboveMinus1(dc, hn::Neg(in.x)), log_min));
     loss = hn::Sub(hn::Mul(hn::Sub(in.y, one), log_1mx), hn::Mul(in.y, log_x));
     grad = hn::Div(hn::Sub(in.x, in.y), hn::Max(hn::Mul(hn::Sub(one, in.x), in.x), eps));
   }
@@ -115,6 +128,7 @@ struct BceOp {
 
 struct BceWithLogitsOp {
   static constexpr bool kDouble = false;
+  static constexpr int kOperands = kY | kPw | kWeighted;
   bool has_pw;
   template <class D>
   HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams&, V<D>& loss,
@@ -122,11 +136,14 @@ struct BceWithLogitsOp {
     using T = hn::TFromD<D>;
     const V<D> one = hn::Set(dc, T(1));
     const V<D> m = hn::Max(hn::Neg(in.x), hn::Zero(dc));
-    // Both exponents are <= 0 (or NaN).
-    const V<D> log_sum = LogAll(dc, hn::Add(ExpNonPositive(dc, hn::Neg(m)),
-                                            ExpNonPositive(dc, hn::Sub(hn::Neg(in.x), m))));
+    // exp(-m) and exp(-x - m) are 1 and e = exp(-|x|) (in some order), so
+    // PyTorch's log(exp(-m) + exp(-x - m)) is log1p(e), with one exp.
+    const V<D> e = ExpNonPositive(dc, hn::Neg(hn::Abs(in.x)));
+    const V<D> log_sum = Log1pAboveMinus1(dc, e);
     const V<D> one_minus_y = hn::Sub(one, in.y);
-    const V<D> sig = Sigmoid(dc, in.x);
+    // sigmoid(x): 1 / (1 + e) for x >= 0, e / (1 + e) below.
+    const V<D> r = hn::Div(one, hn::Add(one, e));
+    const V<D> sig = hn::IfThenElse(hn::Ge(in.x, hn::Zero(dc)), r, hn::Mul(e, r));
     if (has_pw) {
       const V<D> l = hn::Add(hn::Mul(hn::Sub(in.pw, one), in.y), one);
       loss = hn::Add(hn::Mul(one_minus_y, in.x), hn::Mul(l, hn::Add(log_sum, m)));
@@ -142,6 +159,7 @@ struct BceWithLogitsOp {
 
 struct KlDivOp {
   static constexpr bool kDouble = true;
+  static constexpr int kOperands = kY;
   template <class D>
   HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams&, V<D>& loss,
                              V<D>& grad) const {
@@ -156,6 +174,7 @@ struct KlDivOp {
 
 struct KlDivLogTargetOp {
   static constexpr bool kDouble = true;
+  static constexpr int kOperands = kY;
   template <class D>
   HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams&, V<D>& loss,
                              V<D>& grad) const {
@@ -176,6 +195,7 @@ HWY_INLINE V<D> AddStirling(D dc, V<D> loss, V<D> y) {
 
 struct PoissonLogOp {
   static constexpr bool kDouble = true;
+  static constexpr int kOperands = kY;
   template <class D>
   HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams& p, V<D>& loss,
                              V<D>& grad) const {
@@ -188,6 +208,7 @@ struct PoissonLogOp {
 
 struct PoissonOp {
   static constexpr bool kDouble = true;
+  static constexpr int kOperands = kY;
   template <class D>
   HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams& p, V<D>& loss,
                              V<D>& grad) const {
@@ -200,6 +221,7 @@ struct PoissonOp {
 
 struct GaussianOp {
   static constexpr bool kDouble = true;
+  static constexpr int kOperands = kY | kZ;
   template <class D>
   HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams& p, V<D>& loss,
                              V<D>& grad) const {
@@ -214,6 +236,7 @@ struct GaussianOp {
 
 struct SoftMarginOp {
   static constexpr bool kDouble = true;
+  static constexpr int kOperands = kY;
   template <class D>
   HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams&, V<D>& loss,
                              V<D>& grad) const {
@@ -226,6 +249,7 @@ struct SoftMarginOp {
 
 struct HingeEmbeddingOp {
   static constexpr bool kDouble = true;
+  static constexpr int kOperands = kY;
   template <class D>
   HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams& p, V<D>& loss,
                              V<D>& grad) const {
@@ -243,6 +267,7 @@ struct HingeEmbeddingOp {
 
 struct MarginRankingOp {
   static constexpr bool kDouble = true;
+  static constexpr int kOperands = kY | kZ;
   template <class D>
   HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams& p, V<D>& loss,
                              V<D>& grad) const {
@@ -256,18 +281,18 @@ struct MarginRankingOp {
 // One vector of elements at offset i of `a`: loads, the op, weights, the
 // upstream gradient, stores; the loss goes to `sum` (masked to the lanes in
 // use when kTail) unless stored per element.
-template <int kWhich, bool kGrad, bool kNone, bool kTail, class Op, class DC, class DT>
+template <int kWhich, bool kGrad, bool kNone, bool kW, bool kTail, class Op, class DC, class DT>
 HWY_INLINE void Step(const Op& op, DC dc, DT dt, const PointArgs<hn::TFromD<DT>>& a,
                      const PointParams& p, size_t i, V<DC> scale, Summer<DC>& sum,
                      size_t lanes_in_use) {
   In<DC> in;
   in.x = LoadAs(dc, dt, a.x + i);
-  in.y = a.y ? LoadAs(dc, dt, a.y + i) : hn::Zero(dc);
-  in.z = a.z ? LoadAs(dc, dt, a.z + i) : hn::Zero(dc);
-  in.pw = a.pw ? LoadAs(dc, dt, a.pw + i) : hn::Zero(dc);
+  in.y = (Op::kOperands & kY) ? LoadAs(dc, dt, a.y + i) : hn::Zero(dc);
+  in.z = (Op::kOperands & kZ) ? LoadAs(dc, dt, a.z + i) : hn::Zero(dc);
+  in.pw = (Op::kOperands & kPw) && a.pw ? LoadAs(dc, dt, a.pw + i) : hn::Zero(dc);
   V<DC> loss, grad;
   op(dc, in, p, loss, grad);
-  if (a.w) {
+  if constexpr (kW) {
     const V<DC> w = LoadAs(dc, dt, a.w + i);
     loss = hn::Mul(loss, w);
     grad = hn::Mul(grad, w);
@@ -285,7 +310,7 @@ HWY_INLINE void Step(const Op& op, DC dc, DT dt, const PointArgs<hn::TFromD<DT>>
   }
 }
 
-template <bool kGrad, bool kNone, class Op, typename T>
+template <bool kGrad, bool kNone, bool kW, class Op, typename T>
 HWY_NOINLINE double Loop(const Op& op, const PointParams& p, const PointArgs<T>& a) {
   using C = std::conditional_t<Op::kDouble, double, T>;
   using DC = hn::ScalableTag<C>;
@@ -297,11 +322,11 @@ HWY_NOINLINE double Loop(const Op& op, const PointParams& p, const PointArgs<T>&
   const V<DC> scale = hn::Set(dc, static_cast<C>(a.grad_scale));
   size_t i = 0;
   for (; i + 2 * N <= n; i += 2 * N) {
-    Step<0, kGrad, kNone, false>(op, dc, dt, a, p, i, scale, sum, N);
-    Step<1, kGrad, kNone, false>(op, dc, dt, a, p, i + N, scale, sum, N);
+    Step<0, kGrad, kNone, kW, false>(op, dc, dt, a, p, i, scale, sum, N);
+    Step<1, kGrad, kNone, kW, false>(op, dc, dt, a, p, i + N, scale, sum, N);
   }
   if (i + N <= n) {
-    Step<0, kGrad, kNone, false>(op, dc, dt, a, p, i, scale, sum, N);
+    Step<0, kGrad, kNone, kW, false>(op, dc, dt, a, p, i, scale, sum, N);
     i += N;
   }
   if (i < n) {
@@ -320,19 +345,27 @@ HWY_NOINLINE double Loop(const Op& op, const PointParams& p, const PointArgs<T>&
     t.go = PadTail(a.go ? a.go + i : nullptr, rest, go, T(0));
     t.loss = loss;
     t.grad = grad;
-    Step<0, kGrad, kNone, true>(op, dc, dt, t, p, 0, scale, sum, rest);
+    Step<0, kGrad, kNone, kW, true>(op, dc, dt, t, p, 0, scale, sum, rest);
     if constexpr (kNone) std::copy(loss, loss + rest, a.loss + i);
     if constexpr (kGrad) std::copy(grad, grad + rest, a.grad + i);
   }
   return kNone ? 0.0 : sum.Total();
 }
 
+template <bool kW, class Op, typename T>
+double RunW(const Op& op, const PointParams& p, const PointArgs<T>& a) {
+  if (a.grad != nullptr) {
+    return a.loss != nullptr ? Loop<true, true, kW>(op, p, a) : Loop<true, false, kW>(op, p, a);
+  }
+  return a.loss != nullptr ? Loop<false, true, kW>(op, p, a) : Loop<false, false, kW>(op, p, a);
+}
+
 template <class Op, typename T>
 double Run(const Op& op, const PointParams& p, const PointArgs<T>& a) {
-  if (a.grad != nullptr) {
-    return a.loss != nullptr ? Loop<true, true>(op, p, a) : Loop<true, false>(op, p, a);
+  if constexpr ((Op::kOperands & kWeighted) != 0) {
+    if (a.w != nullptr) return RunW<true>(op, p, a);
   }
-  return a.loss != nullptr ? Loop<false, true>(op, p, a) : Loop<false, false>(op, p, a);
+  return RunW<false>(op, p, a);
 }
 
 template <typename T>
@@ -404,12 +437,17 @@ HWY_NOINLINE int64_t FindOutsideT(const T* HWY_RESTRICT x, int64_t count, double
   const size_t n = static_cast<size_t>(count);
   const T lo_s = static_cast<T>(lo_d), hi_s = static_cast<T>(hi_d);
   const V<D> lo = hn::Set(d, lo_s), hi = hn::Set(d, hi_s);
+  // Four vectors per test; the scalar loop below finds the element.
+  const auto outside = [&](V<D> v) HWY_ATTR {
+    return nan_inside ? hn::Or(hn::Lt(v, lo), hn::Gt(v, hi))
+                      : hn::Not(hn::And(hn::Ge(v, lo), hn::Le(v, hi)));
+  };
   size_t i = 0;
-  for (; i + N <= n; i += N) {
-    const V<D> v = hn::LoadU(d, x + i);
-    const auto outside = nan_inside ? hn::Or(hn::Lt(v, lo), hn::Gt(v, hi))
-                                    : hn::Not(hn::And(hn::Ge(v, lo), hn::Le(v, hi)));
-    if (!hn::AllFalse(d, outside)) break;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    const auto m = hn::Or(hn::Or(outside(hn::LoadU(d, x + i)), outside(hn::LoadU(d, x + i + N))),
+                          hn::Or(outside(hn::LoadU(d, x + i + 2 * N)),
+                                 outside(hn::LoadU(d, x + i + 3 * N))));
+    if (!hn::AllFalse(d, m)) break;
   }
   for (; i < n; ++i) {
     const T v = x[i];

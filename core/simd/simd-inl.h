@@ -52,10 +52,90 @@ HWY_INLINE V<D> ExpAll(D d, V<D> x) {
   return hn::IfThenElse(hn::IsNaN(x), x, e);
 }
 
-/// e^x for x <= 0 or NaN (a log-sum-exp term x - max): no overflow to guard.
+/// e^x for x <= 0 or NaN (a log-sum-exp term x - max, or e^-|x|): with
+/// Highway's reduction and polynomial (1 ULP), but one scaling step and no
+/// overflow guard. float: results below 2^-126 (x < -87.5) are 0 instead of
+/// subnormal; they are far below every sum they enter. NaN stays NaN (the
+/// polynomial of a NaN is NaN), -inf gives 0.
 template <class D>
 HWY_INLINE V<D> ExpNonPositive(D d, V<D> x) {
-  return hn::IfThenElse(hn::IsNaN(x), x, hn::Exp(d, x));
+  using T = hn::TFromD<D>;
+  if constexpr (sizeof(T) == 8) {
+    return hn::IfThenElse(hn::IsNaN(x), x, hn::Exp(d, x));
+  } else {
+    const hn::RebindToSigned<D> di;
+    const V<D> n = hn::Round(hn::Mul(x, hn::Set(d, 1.442695040888963407359924681f)));
+    V<D> f = hn::MulAdd(n, hn::Set(d, -0.693145751953125f), x);
+    f = hn::MulAdd(n, hn::Set(d, -1.428606765330187045e-6f), f);
+    const V<D> f2 = hn::Mul(f, f);
+    // 1 + f + f^2 (k0 + k1 f + ... + k5 f^5), Highway's coefficients (Estrin).
+    const V<D> lo = hn::MulAdd(hn::Set(d, 0.166666671633720397949219f), f, hn::Set(d, 0.5f));
+    const V<D> mid = hn::MulAdd(hn::Set(d, 0.00833336077630519866943359f), f,
+                                hn::Set(d, 0.0416664853692054748535156f));
+    const V<D> hi = hn::MulAdd(hn::Set(d, 0.000198527617612853646278381f), f,
+                               hn::Set(d, 0.00139304355252534151077271f));
+    const V<D> poly = hn::MulAdd(hn::MulAdd(hi, f2, mid), f2, lo);
+    const V<D> p = hn::Add(hn::MulAdd(poly, f2, f), hn::Set(d, 1.0f));
+    const V<D> scale =
+        hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(hn::ConvertTo(di, n), hn::Set(di, 127))));
+    return hn::IfThenZeroElse(hn::Lt(x, hn::Set(d, -87.5f)), hn::Mul(p, scale));
+  }
+}
+
+/// log(x) for finite x > 0, subnormals included (0, negatives, +inf and NaN
+/// are the caller's). float: Cephes' logf (a degree-8 polynomial on
+/// [sqrt(1/2) - 1, sqrt(2) - 1], about 1 ULP) without hn::Log's division;
+/// double: hn::Log (4 ULP).
+template <class D>
+HWY_INLINE V<D> LogPositive(D d, V<D> x) {
+  using T = hn::TFromD<D>;
+  if constexpr (sizeof(T) == 8) {
+    return hn::Log(d, x);
+  } else {
+    const hn::RebindToSigned<D> di;
+    const auto subnormal = hn::Lt(x, hn::Set(d, std::numeric_limits<float>::min()));
+    x = hn::IfThenElse(subnormal, hn::Mul(x, hn::Set(d, 33554432.0f)), x);  // 2^25
+    const auto bits = hn::BitCast(di, x);
+    // x = m 2^e with m in [0.5, 1).
+    V<D> e = hn::ConvertTo(d, hn::Sub(hn::ShiftRight<23>(bits), hn::Set(di, 126)));
+    e = hn::Sub(e, hn::IfThenElseZero(subnormal, hn::Set(d, 25.0f)));
+    V<D> m = hn::BitCast(d, hn::Or(hn::And(bits, hn::Set(di, 0x007FFFFF)), hn::Set(di, 0x3F000000)));
+    const V<D> one = hn::Set(d, 1.0f);
+    const auto small = hn::Lt(m, hn::Set(d, 0.707106781186547524f));
+    e = hn::Sub(e, hn::IfThenElseZero(small, one));
+    m = hn::Sub(hn::IfThenElse(small, hn::Add(m, m), m), one);
+    const V<D> z = hn::Mul(m, m);
+    V<D> y = hn::Set(d, 7.0376836292e-2f);
+    y = hn::MulAdd(y, m, hn::Set(d, -1.1514610310e-1f));
+    y = hn::MulAdd(y, m, hn::Set(d, 1.1676998740e-1f));
+    y = hn::MulAdd(y, m, hn::Set(d, -1.2420140846e-1f));
+    y = hn::MulAdd(y, m, hn::Set(d, 1.4249322787e-1f));
+    y = hn::MulAdd(y, m, hn::Set(d, -1.6668057665e-1f));
+    y = hn::MulAdd(y, m, hn::Set(d, 2.0000714765e-1f));
+    y = hn::MulAdd(y, m, hn::Set(d, -2.4999993993e-1f));
+    y = hn::MulAdd(y, m, hn::Set(d, 3.3333331174e-1f));
+    y = hn::Mul(hn::Mul(y, m), z);
+    y = hn::MulAdd(e, hn::Set(d, -2.12194440e-4f), y);
+    y = hn::MulAdd(z, hn::Set(d, -0.5f), y);
+    return hn::MulAdd(e, hn::Set(d, 0.693359375f), hn::Add(m, y));
+  }
+}
+
+/// log(1 + u) for finite u > -1: log(y) for y = 1 + u rounded, plus the
+/// rounding's correction (u - (y - 1)) / y, which needs only an approximate
+/// reciprocal (it is below half an ULP of y). u = -1 is the caller's.
+template <class D>
+HWY_INLINE V<D> Log1pAboveMinus1(D d, V<D> u) {
+  using T = hn::TFromD<D>;
+  if constexpr (sizeof(T) == 8) {
+    (void)d;
+    return hn::Log1p(d, u);
+  } else {
+    const V<D> one = hn::Set(d, 1.0f);
+    const V<D> y = hn::Add(one, u);
+    const V<D> c = hn::Sub(u, hn::Sub(y, one));
+    return hn::MulAdd(c, hn::ApproximateReciprocal(y), LogPositive(d, y));
+  }
 }
 
 /// The special values of a logarithm's argument: 0 gives -inf, negatives and
@@ -156,20 +236,24 @@ HWY_INLINE const T* PadTail(const T* p, size_t count, T* buf, T fill) {
 // ---- sums ------------------------------------------------------------------------
 
 /// Sums vectors of D's lanes into a double. float: two float32 accumulators
-/// (Add<0> / Add<1>, for two independent chains) flushed into double lanes
-/// every kFlush additions, so that each float32 partial holds at most
-/// 2 * kFlush terms per lane. double: two double accumulators. The order of
-/// the additions depends only on the sequence of Add calls: a chunk's sum is
-/// the same whichever thread computes it.
+/// (Add<0> / Add<1>, for two independent chains) whose sum is promoted into
+/// double lanes every 2 * kFlush additions, so that a float32 partial holds
+/// at most 2 * kFlush terms per lane; double: two double accumulators. The
+/// order of the additions depends only on the sequence of Add calls: a
+/// chunk's sum is the same whichever thread computes it.
 template <class D>
 class Summer {
   using T = hn::TFromD<D>;
   static constexpr int kFlush = 4;
+#if HWY_TARGET == HWY_SCALAR
+  using DD = hn::Rebind<double, D>;
+#else
+  using DD = hn::Repartition<double, D>;
+#endif
 
  public:
-  explicit Summer(D d) : d_(d), acc0_(hn::Zero(d)), acc1_(hn::Zero(d)) {
-    for (double& s : lanes_) s = 0;
-  }
+  explicit Summer(D d)
+      : d_(d), acc0_(hn::Zero(d)), acc1_(hn::Zero(d)), lo_(hn::Zero(DD())), hi_(hn::Zero(DD())) {}
 
   template <int kWhich>
   HWY_INLINE void Add(V<D> v) {
@@ -184,27 +268,36 @@ class Summer {
   }
 
   /// Everything added so far.
-  double Total() {
-    Flush();
-    double total = 0;
-    for (size_t i = 0; i < hn::Lanes(d_); ++i) total += lanes_[i];
-    return total;
+  HWY_INLINE double Total() {
+    if constexpr (sizeof(T) == 8) {
+      return hn::GetLane(hn::SumOfLanes(d_, hn::Add(acc0_, acc1_)));
+    } else {
+      Flush();
+      return hn::GetLane(hn::SumOfLanes(DD(), hn::Add(lo_, hi_)));
+    }
   }
 
  private:
   HWY_INLINE void Flush() {
-    HWY_ALIGN T buf[kMaxLanes<T>];
-    hn::Store(hn::Add(acc0_, acc1_), d_, buf);
-    for (size_t i = 0; i < hn::Lanes(d_); ++i) lanes_[i] += static_cast<double>(buf[i]);
-    acc0_ = hn::Zero(d_);
-    acc1_ = hn::Zero(d_);
-    adds_ = 0;
+    if constexpr (sizeof(T) == 4) {
+      const V<D> s = hn::Add(acc0_, acc1_);
+#if HWY_TARGET == HWY_SCALAR
+      lo_ = hn::Add(lo_, hn::PromoteTo(DD(), s));
+#else
+      const hn::Half<D> dh;
+      lo_ = hn::Add(lo_, hn::PromoteTo(DD(), hn::LowerHalf(dh, s)));
+      hi_ = hn::Add(hi_, hn::PromoteTo(DD(), hn::UpperHalf(dh, s)));
+#endif
+      acc0_ = hn::Zero(d_);
+      acc1_ = hn::Zero(d_);
+      adds_ = 0;
+    }
   }
 
   D d_;
   V<D> acc0_, acc1_;
+  V<DD> lo_, hi_;
   int adds_ = 0;
-  double lanes_[kMaxLanes<T>];
 };
 
 /// The largest lane, NaN if any lane is NaN (hn::Max's NaN handling differs

@@ -567,20 +567,116 @@ void SoftmaxLanes(int64_t count, int64_t C, int64_t S, const T* x_all, T* y_all)
   }
 }
 
+// ---- few classes: contiguous rows transposed into the strided layout --------------
+//
+// Rows of fewer than 2 N classes would waste most of a vector (and pay a
+// row's fixed cost for a handful of values): groups of N rows are copied
+// into a stack buffer, class-major (class c of row j at c * N + j), and go
+// through the strided kernels with stride N; gradients are copied back.
+
+template <typename T>
+inline constexpr size_t kSmallClasses = 2 * kMaxLanes<T>;
+
+template <typename T>
+bool FewClasses(int64_t stride, int64_t classes) {
+  const hn::ScalableTag<T> d;
+  return stride == 1 && classes < static_cast<int64_t>(2 * hn::Lanes(d));
+}
+
+// Copies rows [i0, i0 + lanes) of `src` (C contiguous values each) into
+// `dst` (class-major, N apart), and back.
+template <typename T>
+HWY_INLINE void ToClassMajor(const T* src, int64_t C, size_t lanes, size_t N, T* dst) {
+  for (size_t j = 0; j < lanes; ++j) {
+    for (int64_t c = 0; c < C; ++c) dst[static_cast<size_t>(c) * N + j] = src[j * C + c];
+  }
+}
+template <typename T>
+HWY_INLINE void FromClassMajor(const T* src, int64_t C, size_t lanes, size_t N, T* dst) {
+  for (size_t j = 0; j < lanes; ++j) {
+    for (int64_t c = 0; c < C; ++c) dst[j * C + c] = src[static_cast<size_t>(c) * N + j];
+  }
+}
+
+template <bool kGrad, typename T>
+ClassSums IndexFew(const ClassIndexArgs<T>& a) {
+  const size_t N = hn::Lanes(hn::ScalableTag<T>());
+  const int64_t C = a.classes;
+  HWY_ALIGN T xt[kMaxLanes<T> * kSmallClasses<T>], gt[kMaxLanes<T> * kSmallClasses<T>];
+  ClassSums sums;
+  for (int64_t i0 = 0; i0 < a.count; i0 += static_cast<int64_t>(N)) {
+    const size_t lanes = std::min<size_t>(N, static_cast<size_t>(a.count - i0));
+    ToClassMajor(a.x + i0 * C, C, lanes, N, xt);
+    ClassIndexArgs<T> b = a;
+    b.count = static_cast<int64_t>(lanes);
+    b.stride = static_cast<int64_t>(N);
+    b.x = xt;
+    b.grad = kGrad ? gt : nullptr;
+    b.target = a.target + i0;
+    b.go = a.go ? a.go + i0 : nullptr;
+    b.loss = a.loss ? a.loss + i0 : nullptr;
+    sums += IndexLanes<kGrad>(b);
+    if constexpr (kGrad) FromClassMajor(gt, C, lanes, N, a.grad + i0 * C);
+  }
+  return sums;
+}
+
+template <bool kGrad, typename T>
+double ProbFew(const ClassProbArgs<T>& a) {
+  const size_t N = hn::Lanes(hn::ScalableTag<T>());
+  const int64_t C = a.classes;
+  HWY_ALIGN T xt[kMaxLanes<T> * kSmallClasses<T>], tt[kMaxLanes<T> * kSmallClasses<T>],
+      gt[kMaxLanes<T> * kSmallClasses<T>];
+  double total = 0;
+  for (int64_t i0 = 0; i0 < a.count; i0 += static_cast<int64_t>(N)) {
+    const size_t lanes = std::min<size_t>(N, static_cast<size_t>(a.count - i0));
+    ToClassMajor(a.x + i0 * C, C, lanes, N, xt);
+    ToClassMajor(a.target + i0 * C, C, lanes, N, tt);
+    ClassProbArgs<T> b = a;
+    b.count = static_cast<int64_t>(lanes);
+    b.stride = static_cast<int64_t>(N);
+    b.x = xt;
+    b.target = tt;
+    b.grad = kGrad ? gt : nullptr;
+    b.go = a.go ? a.go + i0 : nullptr;
+    b.loss = a.loss ? a.loss + i0 : nullptr;
+    total += ProbLanes<kGrad>(b);
+    if constexpr (kGrad) FromClassMajor(gt, C, lanes, N, a.grad + i0 * C);
+  }
+  return total;
+}
+
+template <bool kLog, typename T>
+void SoftmaxFew(int64_t count, int64_t C, const T* x, T* y) {
+  const size_t N = hn::Lanes(hn::ScalableTag<T>());
+  HWY_ALIGN T xt[kMaxLanes<T> * kSmallClasses<T>], yt[kMaxLanes<T> * kSmallClasses<T>];
+  for (int64_t i0 = 0; i0 < count; i0 += static_cast<int64_t>(N)) {
+    const size_t lanes = std::min<size_t>(N, static_cast<size_t>(count - i0));
+    ToClassMajor(x + i0 * C, C, lanes, N, xt);
+    SoftmaxLanes<kLog>(static_cast<int64_t>(lanes), C, static_cast<int64_t>(N), xt, yt);
+    FromClassMajor(yt, C, lanes, N, y + i0 * C);
+  }
+}
+
 template <typename T>
 ClassSums IndexT(const ClassIndexArgs<T>& a) {
+  if (FewClasses<T>(a.stride, a.classes)) return a.grad ? IndexFew<true>(a) : IndexFew<false>(a);
   if (a.stride == 1) return a.grad ? IndexRows<true>(a) : IndexRows<false>(a);
   return a.grad ? IndexLanes<true>(a) : IndexLanes<false>(a);
 }
 
 template <typename T>
 double ProbT(const ClassProbArgs<T>& a) {
+  if (FewClasses<T>(a.stride, a.classes)) return a.grad ? ProbFew<true>(a) : ProbFew<false>(a);
   if (a.stride == 1) return a.grad ? ProbRows<true>(a) : ProbRows<false>(a);
   return a.grad ? ProbLanes<true>(a) : ProbLanes<false>(a);
 }
 
 template <typename T>
 void SoftmaxT(bool log, int64_t count, int64_t classes, int64_t stride, const T* x, T* y) {
+  if (FewClasses<T>(stride, classes)) {
+    return log ? SoftmaxFew<true>(count, classes, x, y) : SoftmaxFew<false>(count, classes, x, y);
+  }
   if (stride == 1) {
     return log ? SoftmaxRows<true>(count, classes, x, y) : SoftmaxRows<false>(count, classes, x, y);
   }
