@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <type_traits>
 
@@ -139,7 +140,10 @@ struct BceWithLogitsOp {
     // exp(-m) and exp(-x - m) are 1 and e = exp(-|x|) (in some order), so
     // PyTorch's log(exp(-m) + exp(-x - m)) is log1p(e), with one exp.
     const V<D> e = ExpNonPositive(dc, hn::Neg(hn::Abs(in.x)));
-    const V<D> log_sum = Log1pAboveMinus1(dc, e);
+    // PyTorch's sum is NaN for x = -inf (exp(inf - inf)); keep that NaN.
+    const V<D> log_sum = hn::IfThenElse(
+        hn::Eq(in.x, hn::Set(dc, -std::numeric_limits<T>::infinity())),
+        hn::Set(dc, std::numeric_limits<T>::quiet_NaN()), Log1pAboveMinus1(dc, e));
     const V<D> one_minus_y = hn::Sub(one, in.y);
     // sigmoid(x): 1 / (1 + e) for x >= 0, e / (1 + e) below.
     const V<D> r = hn::Div(one, hn::Add(one, e));
@@ -465,6 +469,8 @@ int64_t FindOutsideF64(const double* x, int64_t n, double lo, double hi, bool na
   return FindOutsideT(x, n, lo, hi, nan_inside);
 }
 
+int64_t TargetF() { return HWY_TARGET; }
+
 double PointF32(PointOp op, const PointParams& p, const PointArgs<float>& a) {
   return PointT(op, p, a);
 }
@@ -488,6 +494,9 @@ HWY_EXPORT(PointF64);
 HWY_EXPORT(UnaryF32);
 HWY_EXPORT(UnaryF64);
 HWY_EXPORT(FindOutsideF32);
+HWY_EXPORT(TargetF);
+
+int64_t DispatchedTarget() { return HWY_DYNAMIC_DISPATCH(TargetF)(); }
 HWY_EXPORT(FindOutsideF64);
 
 int64_t FindOutside(const float* x, int64_t n, double lo, double hi, bool nan_inside) {
@@ -564,9 +573,14 @@ Element<C> Eval(PointOp op, const PointParams& p, C x, C y, C z, C pw, bool has_
               (x - y) / std::max((C(1) - x) * x, eps)};
     }
     case PointOp::kBceWithLogits: {
+      // PyTorch's log(exp(-m) + exp(-x - m)) is log1p(exp(-|x|)), NaN at
+      // x = -inf; sigmoid(x) from the same exp.
       const C m = std::max(-x, C(0));
-      const C log_sum = std::log(std::exp(-m) + std::exp(-x - m));
-      const C sig = C(1) / (C(1) + std::exp(-x));
+      const C e = std::exp(-std::abs(x));
+      const C log_sum = x == -std::numeric_limits<C>::infinity()
+                            ? std::numeric_limits<C>::quiet_NaN()
+                            : std::log1p(e);
+      const C sig = x >= 0 ? C(1) / (C(1) + e) : e / (C(1) + e);
       if (has_pw) {
         const C t = pw * y;
         return {(C(1) - y) * x + ((pw - C(1)) * y + C(1)) * (log_sum + m),

@@ -82,6 +82,10 @@ void UnaryReference(UnaryOp op, double a, const double* x, double* y, int64_t n)
 int64_t FindOutside(const float* x, int64_t n, double lo, double hi, bool nan_inside);
 int64_t FindOutside(const double* x, int64_t n, double lo, double hi, bool nan_inside);
 
+/// The Highway target (HWY_AVX3, HWY_AVX2, ...) that the kernels dispatch to
+/// on this CPU now (tests change it with hwy::SetSupportedTargetsForTest).
+int64_t DispatchedTarget();
+
 }  // namespace lossservice::simd
 
 #endif  // LOSSSERVICE_CORE_SIMD_ELEMENTWISE_H_

@@ -216,8 +216,16 @@ HWY_INLINE void StoreAs(DC dc, DT dt, V<DC> v, hn::TFromD<DT>* HWY_RESTRICT p) {
     (void)dt;
     hn::StoreU(v, dc, p);
   } else {
+#if HWY_TARGET == HWY_SCALAR
+    // HWY_SCALAR's DemoteTo saturates (an infinite double becomes FLT_MAX);
+    // the conversion must round as C++ does, overflowing to inf.
+    (void)dt;
+    (void)dc;
+    *p = static_cast<hn::TFromD<DT>>(hn::GetLane(v));
+#else
     (void)dc;
     hn::StoreU(hn::DemoteTo(dt, v), dt, p);
+#endif
   }
 }
 
