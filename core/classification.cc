@@ -160,7 +160,7 @@ void CrossEntropyProb(const LossRequest& r, const CrossEntropyOptions& o, const 
   const auto chunk = [&](int64_t begin, int64_t end) {
     double sum = 0;
     T gobuf[kBlock];
-    std::vector<T> converted;
+    Scratch<T> converted;
     ForEachPiece(l, begin, end, [&](int64_t i, int64_t count, int64_t b, int64_t s) {
       simd::ClassProbArgs<T> a;
       a.count = count;

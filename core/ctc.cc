@@ -377,7 +377,8 @@ void CtcKernel(const LossRequest& r, const CtcOptions& o, const LossPlan& plan, 
   // Samples [begin, end), each with its own alignment table.
   const auto chunk = [&](int64_t begin, int64_t end) {
     absl::InlinedVector<int64_t, 64> ext(states);
-    absl::InlinedVector<double, 256> alpha(static_cast<size_t>(p.max_alpha_cells));
+    // Tables of up to 4096 cells (32 KiB) live on the stack.
+    absl::InlinedVector<double, 4096> alpha(static_cast<size_t>(p.max_alpha_cells));
     absl::InlinedVector<double, 64> beta, beta_next, row;
     if (grad) {
       beta.resize(states);
