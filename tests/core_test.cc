@@ -127,6 +127,37 @@ TEST(LossTest, LabelSmoothingOutOfRange) {
   EXPECT_EQ(s.message(), "cross_entropy.label_smoothing must be in [0, 1], got 1.5");
 }
 
+TEST(LossTest, FloatTargetShapedLikeClassIndicesSaysIndicesAreIntegers) {
+  const Tensor x = F32({3, 5}, std::vector<double>(15, 0.5));
+  const Tensor t = F32({3}, {1, 0, 2});
+  TensorAllocator out;
+  const absl::Status s = EvaluateLoss(Request(x, t, CrossEntropyOptions{}), out);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "target: class indices must be INT64 or INT32, got float32 [3] for input [3, 5] (a "
+            "floating target holds class probabilities and has the input's shape)");
+  EXPECT_FALSE(out.loss.has_value());
+  const absl::Status nll = EvaluateLoss(Request(x, t, NllOptions{}), out);
+  EXPECT_EQ(nll.message(), "target must hold class indices (INT64 or INT32), got float32 [3]");
+}
+
+TEST(LossTest, GaussianTargetBroadcastsAlongItsLastDimensionOnly) {
+  const Tensor x = F64({2, 3}, {1, 2, 3, 4, 5, 6});
+  const Tensor t = F64({2, 1}, {2, 4});
+  const Tensor var = F64({2, 3}, {1, 1, 1, 1, 1, 1});
+  GaussianNllOptions o;
+  o.var = var.view();
+  TensorAllocator out;
+  ASSERT_TRUE(EvaluateLoss(Request(x, t, o, Reduction::kNone, true), out).ok());
+  // (log 1 + (x - t)^2 / 1) / 2 with t broadcast along the rows.
+  EXPECT_EQ(out.loss->ToDoubles(), (std::vector<double>{0.5, 0, 0.5, 0, 0.5, 2}));
+  EXPECT_EQ(out.grad->ToDoubles(), (std::vector<double>{-1, 0, 1, 0, 1, 2}));
+  const Tensor t_first = F64({1, 3}, {1, 2, 3});
+  TensorAllocator refused;
+  EXPECT_EQ(EvaluateLoss(Request(x, t_first, o), refused).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(LossTest, BceWeightMustNotGrowTheInput) {
   const Tensor x = F32({2}, {0.5, 0.5});
   const Tensor w = F32({3, 2}, {1, 1, 1, 1, 1, 1});

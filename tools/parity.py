@@ -570,6 +570,11 @@ def gen_gaussian_nll(c):
     c.opts["full"] = True
   maybe_optional(c, "eps", 1e-6, lambda: pick(r, (1e-3, 0.1, float(r.uniform(1e-8, 0.5)))))
   x, t = gen_pointwise_values(c, shape)
+  if shape and chance(r, 0.2):
+    # The target with a last dimension of 1, broadcast along it
+    # (torch.nn.GaussianNLLLoss's documented shape).
+    t = np.resize(t if t.size else np.zeros(1), shape[:-1] + (1,))
+    c.tags.append("target_last_dim_1")
   c.x, c.t = x, float_arr(c, t)
 
 
@@ -677,6 +682,8 @@ def gen_hinge_embedding(c):
 def gen_margin_ranking(c):
   r = c.r
   shape = () if chance(r, 0.12) else (int(r.randint(1, 9)),)
+  if chance(r, 0.3):
+    shape = rand_shape(r, min_rank=2, max_rank=3)  # element-wise at any rank
   if big(c):
     shape = (int(r.randint(500, 20000)),)
   if shape and chance(r, 0.04):
@@ -837,6 +844,9 @@ def err_target_shape(c):
     why = f"target {new} vs expected {s}"
   if int(np.prod(new)) == 0 and int(np.prod(s)) == 0:
     return None
+  if (c.loss == "gaussian_nll" and new and new[-1] == 1
+      and tuple(new[:-1]) == tuple(np.shape(c.x))[:-1]):
+    return None  # a last dimension of 1 is gaussian_nll's valid broadcast
   v = c.t.values
   vals = np.resize(v if v.size else np.zeros(1, v.dtype), new)
   c.t = Arr(vals, c.t.dtype)
