@@ -48,109 +48,38 @@
 #include "core/parallel.h"
 #include "core/tensor.h"
 #include "nlohmann/json.hpp"
+#include "tests/random_cases.h"
 
 namespace lossservice::bench {
 namespace {
 
 using Json = nlohmann::json;
 
-// ---- data ----------------------------------------------------------------------
-
-// A tensor owned here, seen by the core (view) and by torch (from_blob, no
-// copy).
-struct Data {
-  Tensor t;
-  TensorView view() const { return t.view(); }
-  torch::Tensor torch() const {
-    std::vector<int64_t> shape(t.shape.begin(), t.shape.end());
-    const auto dtype = t.dtype == DType::kFloat32   ? torch::kFloat32
-                       : t.dtype == DType::kFloat64 ? torch::kFloat64
-                       : t.dtype == DType::kInt64   ? torch::kInt64
-                                                    : torch::kInt32;
-    return torch::from_blob(const_cast<std::byte*>(t.bytes.data()), shape,
-                            torch::TensorOptions().dtype(dtype));
-  }
-  size_t bytes() const { return t.bytes.size(); }
-};
-
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : gen_(seed) {}
-  Data Normal(Shape shape, double scale = 1.0) {
-    std::normal_distribution<double> d(0.0, scale);
-    return Fill(std::move(shape), [&] { return d(gen_); });
-  }
-  Data Uniform(Shape shape, double lo, double hi) {
-    std::uniform_real_distribution<double> d(lo, hi);
-    return Fill(std::move(shape), [&] { return d(gen_); });
-  }
-  Data Signs(Shape shape) {
-    std::bernoulli_distribution d(0.5);
-    return Fill(std::move(shape), [&] { return d(gen_) ? 1.0 : -1.0; });
-  }
-  Data Counts(Shape shape) {
-    std::poisson_distribution<int> d(2.0);
-    return Fill(std::move(shape), [&] { return static_cast<double>(d(gen_)); });
-  }
-  Data Classes(Shape shape, int64_t lo, int64_t hi) {
-    std::uniform_int_distribution<int64_t> d(lo, hi - 1);
-    Data out{Tensor{DType::kInt64, std::move(shape), {}}};
-    const int64_t n = NumElements(out.t.shape);
-    out.t.bytes.resize(static_cast<size_t>(n) * 8);
-    for (int64_t i = 0; i < n; ++i) out.t.data_as<int64_t>()[i] = d(gen_);
-    return out;
-  }
-  std::mt19937_64& gen() { return gen_; }
-
- private:
-  template <class F>
-  Data Fill(Shape shape, F&& draw) {
-    Data out{Tensor{DType::kFloat32, std::move(shape), {}}};
-    const int64_t n = NumElements(out.t.shape);
-    out.t.bytes.resize(static_cast<size_t>(n) * 4);
-    for (int64_t i = 0; i < n; ++i) out.t.data_as<float>()[i] = static_cast<float>(draw());
-    return out;
-  }
-  std::mt19937_64 gen_;
-};
-
-Data Int64s(Shape shape, std::vector<int64_t> values) {
-  Data out{Tensor{DType::kInt64, std::move(shape), {}}};
-  out.t.bytes.resize(values.size() * 8);
-  std::memcpy(out.t.bytes.data(), values.data(), out.t.bytes.size());
-  return out;
-}
-
-// log_softmax over the last dimension, in place (CTC's log-probabilities).
-void LogSoftmaxLastDim(Data& d) {
-  const int64_t C = d.t.shape.back(), rows = d.t.numel() / C;
-  float* x = d.t.data_as<float>();
-  for (int64_t r = 0; r < rows; ++r) {
-    float* row = x + r * C;
-    const float m = *std::max_element(row, row + C);
-    double s = 0;
-    for (int64_t c = 0; c < C; ++c) s += std::exp(row[c] - m);
-    const float ls = static_cast<float>(std::log(s));
-    for (int64_t c = 0; c < C; ++c) row[c] = (row[c] - m) - ls;
-  }
-}
-
 // ---- cases ---------------------------------------------------------------------
+
+// torch's view of a tensor (from_blob: the same bytes, no copy).
+torch::Tensor ToTorch(const Tensor& t) {
+  std::vector<int64_t> shape(t.shape.begin(), t.shape.end());
+  const auto dtype = t.dtype == DType::kFloat32   ? torch::kFloat32
+                     : t.dtype == DType::kFloat64 ? torch::kFloat64
+                     : t.dtype == DType::kInt64   ? torch::kInt64
+                                                  : torch::kInt32;
+  return torch::from_blob(const_cast<std::byte*>(t.bytes.data()), shape,
+                          torch::TensorOptions().dtype(dtype));
+}
 
 using TorchFn = std::function<torch::Tensor(const torch::Tensor& input)>;
 
-// One benchmark case: the data, our request and the torch call.
+// One benchmark case: the data (tests/random_cases), our request and the
+// torch call on the same bytes.
 struct Case {
   std::string name;
-  std::string loss;
   bool grad = false;
-  int threads = 1;
-  Data input;
-  std::vector<Data> others;  // target and option tensors, as referenced below
-  LossRequest request;       // views into input / others
-  TorchFn torch_loss;        // the loss (reduction mean) of torch's input
-  size_t read_bytes = 0;     // every input tensor's bytes
-  size_t bytes() const { return read_bytes + (grad ? input.bytes() : 0); }
+  std::unique_ptr<testing::OwnedRequest> data;
+  LossRequest request;
+  TorchFn torch_loss;  // the loss (reduction mean) of torch's input
+  size_t read_bytes = 0;
+  size_t bytes() const { return read_bytes + (grad ? data->input.bytes.size() : 0); }
 };
 
 // Holds the outputs; sized by the first call, reused afterwards.
@@ -179,94 +108,42 @@ const std::vector<Size>& Sizes() {
   return sizes;
 }
 
-// Builds the case `loss` at `elements` input elements; rows of 128 for the
-// losses that work on rows (cross_entropy, nll: classes), or the given
-// (rows, classes) shape for cross_entropy / nll when `classes` > 0.
-std::unique_ptr<Case> MakeCase(const std::string& loss, int64_t elements, int64_t rows,
-                               int64_t classes) {
-  auto c = std::make_unique<Case>();
-  c->loss = loss;
-  Rng rng(std::hash<std::string>{}(loss) ^ static_cast<uint64_t>(elements));
-  LossRequest& r = c->request;
-  r.reduction = Reduction::kMean;
-  const int64_t C = classes > 0 ? classes : 128;
-  const int64_t N = classes > 0 ? rows : std::max<int64_t>(1, elements / C);
-  const Shape flat{elements};
-  const Shape matrix{N, C};
-  auto other = [&](Data d) -> const Data& {
-    c->others.push_back(std::move(d));
-    return c->others.back();
-  };
-  c->others.reserve(8);
+// libtorch's call for `loss`; t(i) is torch's others[i] of
+// testing::OwnedRequest (the target first, then the option tensors).
+TorchFn TorchLoss(const std::string& loss, std::function<torch::Tensor(size_t)> t) {
   namespace F = torch::nn::functional;
-  // Torch's view of others[i]; the case owns the data (and the closures).
-  const Case* owner = c.get();
-  const auto t = [owner](size_t i) { return owner->others[i].torch(); };
-  if (loss == "mse" || loss == "l1" || loss == "rmse" || loss == "huber" || loss == "smooth_l1") {
-    c->input = rng.Normal(flat);
-    r.target = other(rng.Normal(flat)).view();
-    if (loss == "mse") {
-      r.options = MseOptions{};
-      c->torch_loss = [=](const torch::Tensor& x) { return at::mse_loss(x, t(0)); };
-    } else if (loss == "l1") {
-      r.options = L1Options{};
-      c->torch_loss = [=](const torch::Tensor& x) { return at::l1_loss(x, t(0)); };
-    } else if (loss == "rmse") {
-      r.options = RmseOptions{};
-      c->torch_loss = [=](const torch::Tensor& x) { return at::sqrt(at::mse_loss(x, t(0)) + 1e-7); };
-    } else if (loss == "huber") {
-      r.options = HuberOptions{};
-      c->torch_loss = [=](const torch::Tensor& x) {
-        return at::huber_loss(x, t(0), at::Reduction::Mean, 1.0);
-      };
-    } else {
-      r.options = SmoothL1Options{};
-      c->torch_loss = [=](const torch::Tensor& x) {
-        return at::smooth_l1_loss(x, t(0), at::Reduction::Mean, 1.0);
-      };
-    }
-  } else if (loss == "cross_entropy" || loss == "nll") {
-    c->input = rng.Normal(matrix, 2.0);
-    r.target = other(rng.Classes({N}, 0, C)).view();
-    if (loss == "cross_entropy") {
-      r.options = CrossEntropyOptions{};
-      c->torch_loss = [=](const torch::Tensor& x) { return at::cross_entropy_loss(x, t(0)); };
-    } else {
-      r.options = NllOptions{};
-      c->torch_loss = [=](const torch::Tensor& x) { return at::nll_loss(x, t(0)); };
-    }
-  } else if (loss == "bce") {
-    c->input = rng.Uniform(flat, 0.001, 0.999);
-    r.target = other(rng.Uniform(flat, 0, 1)).view();
-    r.options = BceOptions{};
-    c->torch_loss = [=](const torch::Tensor& x) { return at::binary_cross_entropy(x, t(0)); };
-  } else if (loss == "bce_with_logits") {
-    c->input = rng.Normal(flat, 3.0);
-    r.target = other(rng.Uniform(flat, 0, 1)).view();
-    r.options = BceWithLogitsOptions{};
-    c->torch_loss = [=](const torch::Tensor& x) {
-      return at::binary_cross_entropy_with_logits(x, t(0));
+  if (loss == "mse") return [=](const torch::Tensor& x) { return at::mse_loss(x, t(0)); };
+  if (loss == "l1") return [=](const torch::Tensor& x) { return at::l1_loss(x, t(0)); };
+  if (loss == "rmse") {
+    return [=](const torch::Tensor& x) { return at::sqrt(at::mse_loss(x, t(0)) + 1e-7); };
+  }
+  if (loss == "huber") {
+    return [=](const torch::Tensor& x) { return at::huber_loss(x, t(0), at::Reduction::Mean, 1.0); };
+  }
+  if (loss == "smooth_l1") {
+    return [=](const torch::Tensor& x) {
+      return at::smooth_l1_loss(x, t(0), at::Reduction::Mean, 1.0);
     };
-  } else if (loss == "kl_div") {
-    c->input = rng.Normal(flat);
-    r.target = other(rng.Uniform(flat, 0, 1)).view();
-    r.options = KlDivOptions{};
-    c->torch_loss = [=](const torch::Tensor& x) { return at::kl_div(x, t(0)); };
-  } else if (loss == "poisson_nll") {
-    c->input = rng.Normal(flat);
-    r.target = other(rng.Counts(flat)).view();
-    r.options = PoissonNllOptions{};
-    c->torch_loss = [=](const torch::Tensor& x) {
+  }
+  if (loss == "cross_entropy") {
+    return [=](const torch::Tensor& x) { return at::cross_entropy_loss(x, t(0)); };
+  }
+  if (loss == "nll") return [=](const torch::Tensor& x) { return at::nll_loss(x, t(0)); };
+  if (loss == "bce") {
+    return [=](const torch::Tensor& x) { return at::binary_cross_entropy(x, t(0)); };
+  }
+  if (loss == "bce_with_logits") {
+    return [=](const torch::Tensor& x) { return at::binary_cross_entropy_with_logits(x, t(0)); };
+  }
+  if (loss == "kl_div") return [=](const torch::Tensor& x) { return at::kl_div(x, t(0)); };
+  if (loss == "poisson_nll") {
+    return [=](const torch::Tensor& x) {
       return at::poisson_nll_loss(x, t(0), true, false, 1e-8, at::Reduction::Mean);
     };
-  } else if (loss == "gaussian_nll") {
-    c->input = rng.Normal(flat);
-    r.target = other(rng.Normal(flat)).view();
-    GaussianNllOptions o;
-    o.var = other(rng.Uniform(flat, 0.1, 2.0)).view();
-    r.options = o;
-    // torch.nn.functional.gaussian_nll_loss (Python only): the same ops.
-    c->torch_loss = [=](const torch::Tensor& x) {
+  }
+  if (loss == "gaussian_nll") {
+    // torch.nn.functional.gaussian_nll_loss is Python only: the same ops.
+    return [=](const torch::Tensor& x) {
       torch::Tensor var = t(1).clone();
       {
         torch::NoGradGuard no_grad;
@@ -274,91 +151,56 @@ std::unique_ptr<Case> MakeCase(const std::string& loss, int64_t elements, int64_
       }
       return (0.5 * (torch::log(var) + (x - t(0)).pow(2) / var)).mean();
     };
-  } else if (loss == "soft_margin") {
-    c->input = rng.Normal(flat);
-    r.target = other(rng.Signs(flat)).view();
-    r.options = SoftMarginOptions{};
-    c->torch_loss = [=](const torch::Tensor& x) { return at::soft_margin_loss(x, t(0)); };
-  } else if (loss == "multilabel_soft_margin") {
-    c->input = rng.Normal(matrix);
-    r.target = other(rng.Uniform(matrix, 0, 1)).view();
-    r.options = MultiLabelSoftMarginOptions{};
-    c->torch_loss = [=](const torch::Tensor& x) {
-      return F::multilabel_soft_margin_loss(x, t(0));
-    };
-  } else if (loss == "multi_margin") {
-    c->input = rng.Normal(matrix);
-    r.target = other(rng.Classes({N}, 0, C)).view();
-    r.options = MultiMarginOptions{};
-    c->torch_loss = [=](const torch::Tensor& x) { return at::multi_margin_loss(x, t(0)); };
-  } else if (loss == "multilabel_margin") {
-    c->input = rng.Normal(matrix);
-    // Four labels per sample, then -1.
-    std::vector<int64_t> labels(static_cast<size_t>(N * C), -1);
-    std::uniform_int_distribution<int64_t> pick(0, C - 1);
-    for (int64_t i = 0; i < N; ++i) {
-      for (int64_t j = 0; j < std::min<int64_t>(4, C - 1); ++j) labels[i * C + j] = pick(rng.gen());
-    }
-    r.target = other(Int64s(matrix, labels)).view();
-    r.options = MultiLabelMarginOptions{};
-    c->torch_loss = [=](const torch::Tensor& x) { return at::multilabel_margin_loss(x, t(0)); };
-  } else if (loss == "hinge_embedding") {
-    c->input = rng.Normal(flat);
-    r.target = other(rng.Signs(flat)).view();
-    r.options = HingeEmbeddingOptions{};
-    c->torch_loss = [=](const torch::Tensor& x) { return at::hinge_embedding_loss(x, t(0)); };
-  } else if (loss == "margin_ranking") {
-    c->input = rng.Normal(flat);
-    r.target = other(rng.Signs(flat)).view();
-    MarginRankingOptions o;
-    o.input2 = other(rng.Normal(flat)).view();
-    r.options = o;
-    c->torch_loss = [=](const torch::Tensor& x) { return at::margin_ranking_loss(x, t(1), t(0)); };
-  } else if (loss == "cosine_embedding") {
-    c->input = rng.Normal(matrix);
-    r.target = other(rng.Signs({N})).view();
-    CosineEmbeddingOptions o;
-    o.input2 = other(rng.Normal(matrix)).view();
-    r.options = o;
-    c->torch_loss = [=](const torch::Tensor& x) {
-      return at::cosine_embedding_loss(x, t(1), t(0));
-    };
-  } else if (loss == "triplet_margin") {
-    c->input = rng.Normal(matrix);
-    TripletMarginOptions o;
-    o.positive = other(rng.Normal(matrix)).view();
-    o.negative = other(rng.Normal(matrix)).view();
-    r.options = o;
-    c->torch_loss = [=](const torch::Tensor& x) {
-      return at::triplet_margin_loss(x, t(0), t(1));
-    };
-  } else if (loss == "ctc") {
-    // log_probs (T, N = 4, C = 32); targets of up to 16 labels.
-    const int64_t B = 4, K = 32, T = std::max<int64_t>(2, elements / (B * K));
-    const int64_t S = std::min<int64_t>(16, T / 2);
-    c->input = rng.Normal({T, B, K});
-    LogSoftmaxLastDim(c->input);
-    r.target = other(rng.Classes({B, S}, 1, K)).view();
-    CtcOptions o;
-    o.input_lengths = other(Int64s({B}, std::vector<int64_t>(B, T))).view();
-    o.target_lengths = other(Int64s({B}, std::vector<int64_t>(B, S))).view();
-    r.options = o;
-    c->torch_loss = [=](const torch::Tensor& x) { return at::ctc_loss(x, t(0), t(1), t(2)); };
-  } else {
-    return nullptr;
   }
-  r.input = c->input.view();
-  c->read_bytes = c->input.bytes();
-  for (const Data& d : c->others) c->read_bytes += d.bytes();
+  if (loss == "soft_margin") {
+    return [=](const torch::Tensor& x) { return at::soft_margin_loss(x, t(0)); };
+  }
+  if (loss == "multilabel_soft_margin") {
+    return [=](const torch::Tensor& x) { return F::multilabel_soft_margin_loss(x, t(0)); };
+  }
+  if (loss == "multi_margin") {
+    return [=](const torch::Tensor& x) { return at::multi_margin_loss(x, t(0)); };
+  }
+  if (loss == "multilabel_margin") {
+    return [=](const torch::Tensor& x) { return at::multilabel_margin_loss(x, t(0)); };
+  }
+  if (loss == "hinge_embedding") {
+    return [=](const torch::Tensor& x) { return at::hinge_embedding_loss(x, t(0)); };
+  }
+  if (loss == "margin_ranking") {
+    return [=](const torch::Tensor& x) { return at::margin_ranking_loss(x, t(1), t(0)); };
+  }
+  if (loss == "cosine_embedding") {
+    return [=](const torch::Tensor& x) { return at::cosine_embedding_loss(x, t(1), t(0)); };
+  }
+  if (loss == "triplet_margin") {
+    return [=](const torch::Tensor& x) { return at::triplet_margin_loss(x, t(0), t(1)); };
+  }
+  if (loss == "ctc") {
+    return [=](const torch::Tensor& x) { return at::ctc_loss(x, t(0), t(1), t(2)); };
+  }
+  return nullptr;
+}
+
+// The case `loss` at `elements` input elements: rows of `classes` for the
+// row-wise losses (128 unless given).
+std::unique_ptr<Case> MakeCase(const std::string& loss, int64_t elements, int64_t classes) {
+  auto c = std::make_unique<Case>();
+  c->data = testing::RandomRequest(loss, elements, std::hash<std::string>{}(loss) ^ elements,
+                                   DType::kFloat32, classes > 0 ? classes : 128);
+  c->request = c->data->request;
+  const testing::OwnedRequest* d = c->data.get();
+  c->torch_loss = TorchLoss(loss, [d](size_t i) { return ToTorch(d->others[i]); });
+  c->read_bytes = c->data->bytes();
   return c;
 }
 
 // ---- the plain loops -------------------------------------------------------------
 
 // Reads every byte of `d` (32-bit integer sums, four accumulators).
-__attribute__((target("avx2"))) int64_t ReadAll(const Data& d) {
-  const auto* p = reinterpret_cast<const int32_t*>(d.t.bytes.data());
-  const size_t n = d.t.bytes.size() / 4;
+__attribute__((target("avx2"))) int64_t ReadAll(const Tensor& d) {
+  const auto* p = reinterpret_cast<const int32_t*>(d.bytes.data());
+  const size_t n = d.bytes.size() / 4;
   __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
@@ -425,7 +267,7 @@ struct CaseSpec {
   std::string name;
   std::string loss;
   int64_t elements;
-  int64_t rows = 0, classes = 0;
+  int64_t classes = 0;  // 0: the default rows of 128
   bool grad;
   int threads;
 };
@@ -441,10 +283,9 @@ Case& CurrentCase(const CaseSpec& spec) {
   static std::unique_ptr<Case> current;
   if (!current || current->name != spec.name) {
     current.reset();
-    current = MakeCase(spec.loss, spec.elements, spec.rows, spec.classes);
+    current = MakeCase(spec.loss, spec.elements, spec.classes);
     current->name = spec.name;
     current->grad = spec.grad;
-    current->threads = spec.threads;
     current->request.compute_grad = spec.grad;
     CaseBytes()[spec.name] = {current->read_bytes, current->bytes()};
   }
@@ -482,7 +323,7 @@ void BM_Ours(benchmark::State& state, const CaseSpec& spec) {
 void BM_Torch(benchmark::State& state, const CaseSpec& spec) {
   Case& c = CurrentCase(spec);
   at::set_num_threads(spec.threads);
-  const torch::Tensor x = c.input.torch();
+  const torch::Tensor x = ToTorch(c.data->input);
   if (spec.grad) {
     const torch::Tensor leaf = x.detach().requires_grad_(true);
     for (auto _ : state) {
@@ -503,8 +344,8 @@ void BM_Torch(benchmark::State& state, const CaseSpec& spec) {
 void BM_Read(benchmark::State& state, const CaseSpec& spec) {
   Case& c = CurrentCase(spec);
   for (auto _ : state) {
-    int64_t s = ReadAll(c.input);
-    for (const Data& d : c.others) s += ReadAll(d);
+    int64_t s = ReadAll(c.data->input);
+    for (const Tensor& d : c.data->others) s += ReadAll(d);
     benchmark::DoNotOptimize(s);
   }
   SetBytes(state, c.read_bytes);
@@ -512,9 +353,9 @@ void BM_Read(benchmark::State& state, const CaseSpec& spec) {
 
 void BM_Fused(benchmark::State& state, const CaseSpec& spec) {
   Case& c = CurrentCase(spec);
-  const float* x = c.input.t.data_as<float>();
-  const float* y = c.others[0].t.data_as<float>();
-  const size_t n = static_cast<size_t>(c.input.t.numel());
+  const float* x = c.data->input.data_as<float>();
+  const float* y = c.data->others[0].data_as<float>();
+  const size_t n = static_cast<size_t>(c.data->input.numel());
   std::vector<float> grad(spec.grad ? n : 0);
   for (auto _ : state) {
     const float v = spec.loss == "l1" ? FusedLoop<true>(x, y, spec.grad ? grad.data() : nullptr, n)
@@ -543,17 +384,17 @@ std::vector<CaseSpec> AllCases() {
       const std::string t = "t" + std::to_string(threads);
       for (const std::string& loss : LossNames()) {
         for (const Size& s : Sizes()) {
-          out.push_back({loss + "/" + s.label + "/" + mode + "/" + t, loss, s.elements, 0, 0, grad,
+          out.push_back({loss + "/" + s.label + "/" + mode + "/" + t, loss, s.elements, 0, grad,
                          threads});
         }
       }
       for (const std::string loss : {"cross_entropy", "nll"}) {
         for (auto [n, c] : {std::pair<int64_t, int64_t>{64, 10}, {4096, 1000}, {512, 32000}}) {
           out.push_back({loss + "/" + std::to_string(n) + "x" + std::to_string(c) + "/" + mode + "/" + t,
-                         loss, n * c, n, c, grad, threads});
+                         loss, n * c, c, grad, threads});
         }
       }
-      out.push_back({"mse/16/" + mode + "/" + t, "mse", 16, 0, 0, grad, threads});
+      out.push_back({"mse/16/" + mode + "/" + t, "mse", 16, 0, grad, threads});
     }
   }
   return out;
@@ -763,6 +604,38 @@ int Main(int argc, char** argv) {
       "\nratio: libtorch's best time (the faster dispatch) / ours; GB/s: the case's bytes (inputs,\n"
       "plus the gradient written) per our time; read: GB/s of a plain AVX2 loop reading the inputs;\n"
       "/fused: our speed as a share of a plain fused AVX2 loop's on the same data (100%%: as fast).\n");
+  // Accuracy of the forward losses at one thread: ours and libtorch's in
+  // float32 against libtorch in float64 on the same (float32) values.
+  std::printf("\n%-34s %12s %12s\n", "accuracy (|x - ref64| / |ref64|)", "ours", "torch f32");
+  const std::vector<CaseSpec> specs = AllCases();
+  for (Json& row : cases) {
+    if (row["threads"] != 1 || row["mode"] != "fwd") continue;
+    const std::string size = row["size"];
+    if (size == "1K" || size == "16") continue;
+    const CaseSpec* spec = nullptr;
+    for (const CaseSpec& s : specs) {
+      if (s.name == row["case"]) spec = &s;
+    }
+    if (spec == nullptr) continue;
+    std::unique_ptr<Case> c = MakeCase(spec->loss, spec->elements, spec->classes);
+    TensorAllocator out;
+    if (!EvaluateLoss(c->request, out).ok()) continue;
+    const double ours = out.loss->ToDoubles()[0];
+    torch::NoGradGuard no_grad;
+    at::set_num_threads(1);
+    const double t32 = c->torch_loss(ToTorch(c->data->input)).item<double>();
+    const testing::OwnedRequest* d = c->data.get();
+    const auto as64 = [](torch::Tensor x) {
+      return x.is_floating_point() ? x.to(torch::kFloat64) : x;
+    };
+    const TorchFn ref = TorchLoss(spec->loss, [d, as64](size_t i) { return as64(ToTorch(d->others[i])); });
+    const double t64 = ref(as64(ToTorch(d->input))).item<double>();
+    const double e_ours = std::fabs(ours - t64) / std::fabs(t64);
+    const double e_torch = std::fabs(t32 - t64) / std::fabs(t64);
+    row["rel_error_ours"] = e_ours;
+    row["rel_error_torch32"] = e_torch;
+    std::printf("%-34s %12.3g %12.3g\n", row["case"].get<std::string>().c_str(), e_ours, e_torch);
+  }
   result["cases"] = cases;
   result["torch_avx512_capability"] = child.is_null() ? Json(nullptr) : child["torch_capability"];
   result["hardware_concurrency"] = std::thread::hardware_concurrency();
