@@ -61,10 +61,14 @@ void Compute(const LossRequest& r, const BceOptions& o, const LossPlan& plan, vo
 // torch.nn.BCEWithLogitsLoss in PyTorch's stable form:
 //   m = max(-x, 0)
 //   loss = (1 - y) x + l (log(exp(-m) + exp(-x - m)) + m),  l = 1 + (pw - 1) y
-// times weight; without pos_weight the additions in PyTorch's order,
-// ((1 - y) x + m) + log(...), which keeps float32 digits that
-// (1 - y) x + (log(...) + m) loses for x < -8. Gradient
-// ((pw y + 1 - y) sigmoid(x) - pw y) w.
+// times weight, where log(exp(-m) + exp(-x - m)) = log1p(exp(-|x|)) (NaN at
+// x = -inf, as PyTorch's sum is there). Without pos_weight the additions in
+// PyTorch's order, ((1 - y) x + m) + log(...), which keeps float32 digits
+// that (1 - y) x + (log(...) + m) loses for x < -8. Gradient
+// ((pw y + 1 - y) sigmoid(x) - pw y) w. With pos_weight both are evaluated
+// as (x >= 0 ? (1 - y) x : -x pw y) + l log1p(exp(-|x|)) and
+// (1 - y) sigmoid(x) - pw y sigmoid(-x), the same values without PyTorch's
+// cancellation of terms of size pw y.
 absl::StatusOr<LossPlan> Check(const LossRequest& r, const BceWithLogitsOptions& o) {
   LOSS_RETURN_IF_ERROR(CheckTargetLikeInput(r));
   LOSS_RETURN_IF_ERROR(CheckOptionalBroadcast(o.weight, "bce_with_logits.weight", r.input));

@@ -56,17 +56,41 @@ absl::StatusOr<double> CheckIndexTargets(const LossRequest& r, const ClassLayout
       CheckShapeEquals(*r.target, "target", l.sample_shape, {"input", &r.input.shape}));
   LOSS_RETURN_IF_ERROR(CheckClassWeight(weight, weight_field, l.classes));
   const TensorView& target = *r.target;
-  double total = 0;
+  // The first target that is neither ignore_index nor in [0, C) (or count),
+  // and the summed weights of the others, per index and weight type.
   const int64_t count = l.samples();
-  for (int64_t i = 0; i < count; ++i) {
-    const int64_t t = IndexAt(target, i);
-    if (t == ignore_index) continue;
-    if (t < 0 || t >= l.classes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "target: class index ", t, " at flat position ", i, " is out of range for ", l.classes,
-          " classes (valid: 0 to ", l.classes - 1, ", or ignore_index ", ignore_index, ")"));
+  int64_t bad = count;
+  double total = 0;
+  const auto scan = [&]<typename I, typename W>(const I* t, const W* w) {
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t ti = t[i];
+      if (ti == ignore_index) continue;
+      if (ti < 0 || ti >= l.classes) {
+        bad = i;
+        return;
+      }
+      total += w ? static_cast<double>(w[ti]) : 1.0;
     }
-    total += weight ? FloatAt<double>(*weight, t) : 1.0;
+  };
+  const auto with_weight = [&]<typename I>(const I* t) {
+    if (!weight) {
+      scan(t, static_cast<const float*>(nullptr));
+    } else if (weight->dtype == DType::kFloat32) {
+      scan(t, weight->data_as<float>());
+    } else {
+      scan(t, weight->data_as<double>());
+    }
+  };
+  if (target.dtype == DType::kInt64) {
+    with_weight(target.data_as<int64_t>());
+  } else {
+    with_weight(target.data_as<int32_t>());
+  }
+  if (bad < count) {
+    const int64_t t = IndexAt(target, bad);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "target: class index ", t, " at flat position ", bad, " is out of range for ", l.classes,
+        " classes (valid: 0 to ", l.classes - 1, ", or ignore_index ", ignore_index, ")"));
   }
   return total;
 }
@@ -265,6 +289,38 @@ absl::StatusOr<LossPlan> Check(const LossRequest& r, const NllOptions& o) {
   return plan;
 }
 
+namespace {
+
+// nll over samples [i0, i0 + count) of one piece (see ForEachPiece), per
+// index type I: the per-sample loss (none) or its sum, and -w[t] g at the
+// target class of the gradient (which the caller zeroed).
+template <typename T, typename I>
+double NllPiece(const ClassLayout& l, const T* x, const I* target, const T* w,
+                int64_t ignore_index, int64_t offset, int64_t count, T* loss, T* grad,
+                const T* go, T uniform) {
+  const int64_t C = l.classes, S = l.spatial;
+  double sum = 0;
+  for (int64_t k = 0; k < count; ++k) {
+    const int64_t t = target[k];
+    if (t == ignore_index) {
+      if (loss) loss[k] = 0;
+      continue;
+    }
+    const T wt = w ? w[t] : T(1);
+    const int64_t at = S == 1 ? offset + k * C + t : offset + t * S + k;
+    const T li = -wt * x[at];
+    if (loss) {
+      loss[k] = li;
+    } else {
+      sum += li;
+    }
+    if (grad) grad[at] = -wt * (go ? go[k] : uniform);
+  }
+  return sum;
+}
+
+}  // namespace
+
 void Compute(const LossRequest& r, const NllOptions& o, const LossPlan& plan, void* loss_out,
              void* grad_out, const ComputeContext& ctx) {
   DispatchFloat(plan.dtype, [&]<typename T>() {
@@ -275,6 +331,9 @@ void Compute(const LossRequest& r, const NllOptions& o, const LossPlan& plan, vo
     T* grad = static_cast<T*>(grad_out);
     const bool none = r.reduction == Reduction::kNone;
     const Upstream<T> up = UpstreamOf<T>(r, plan);
+    Scratch<T> w_scratch;
+    const T* w = o.weight ? AsFloat<T>(*o.weight, w_scratch) : nullptr;
+    const T uniform = static_cast<T>(up.uniform);
     const auto chunk = [&](int64_t begin, int64_t end) {
       double sum = 0;
       T gobuf[kBlock];
@@ -288,26 +347,17 @@ void Compute(const LossRequest& r, const NllOptions& o, const LossPlan& plan, vo
           }
         }
         const T* go = up.per_element.Get(i0, count, gobuf);
-        for (int64_t k = 0; k < count; ++k) {
-          const int64_t t = IndexAt(*r.target, i0 + k);
-          if (t == o.ignore_index) {
-            if (none) loss[i0 + k] = 0;
-            continue;
-          }
-          const T wt = o.weight ? FloatAt<T>(*o.weight, t) : T(1);
-          const int64_t at = S == 1 ? offset + k * C + t : offset + t * S + k;
-          const T li = -wt * x[at];
-          if (none) {
-            loss[i0 + k] = li;
-          } else {
-            sum += li;
-          }
-          if (grad) grad[at] = -wt * (go ? go[k] : static_cast<T>(up.uniform));
-        }
+        T* piece_loss = none ? loss + i0 : nullptr;
+        sum += r.target->dtype == DType::kInt64
+                   ? NllPiece<T>(l, x, r.target->data_as<int64_t>() + i0, w, o.ignore_index,
+                                 offset, count, piece_loss, grad, go, uniform)
+                   : NllPiece<T>(l, x, r.target->data_as<int32_t>() + i0, w, o.ignore_index,
+                                 offset, count, piece_loss, grad, go, uniform);
       });
       return sum;
     };
-    const int64_t per_chunk = UnitsPerChunk(C);
+    // A sample costs one gather forward, C values of gradient.
+    const int64_t per_chunk = grad ? UnitsPerChunk(C) : kGrain;
     if (none) {
       ForEachChunk(ctx, l.samples(), per_chunk, [&](int64_t, int64_t b, int64_t e) { chunk(b, e); });
       return;

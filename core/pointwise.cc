@@ -1,12 +1,16 @@
 // Point-wise losses: huber, smooth_l1, kl_div, poisson_nll, gaussian_nll,
 // soft_margin, hinge_embedding, margin_ranking.
 //
-// Every element is evaluated in double lanes, also for float32 inputs, with
+// Elements are evaluated in double lanes, also for float32 inputs, with
 // PyTorch's own formula (no rewriting into a "more stable" form, which would
 // change where PyTorch overflows): float32 results then equal PyTorch's
 // float64 evaluation of the same values rounded once, instead of overflowing
 // early (soft_margin's exp(-y x) at |x| > 88) or losing digits to
-// cancellation (kl_div's y log y - y x). The kernels are simd::PointOp's.
+// cancellation (kl_div's y log y - y x). huber and smooth_l1 have neither
+// (no transcendental, no cancellation: |d| - delta / 2 >= delta / 2): they
+// run in the input's type, like mse and l1, unless delta (beta) is so large
+// that the quadratic branch d^2 / 2 could overflow float32. The kernels are
+// simd::PointOp's.
 #include <cmath>
 
 #include "core/elementwise.h"
@@ -14,6 +18,10 @@
 
 namespace lossservice::internal {
 namespace {
+
+// huber's delta and smooth_l1's beta up to which their quadratic branch
+// (|d| below it) cannot overflow float32: (1e18)^2 / 2 < FLT_MAX.
+constexpr double kSquareSafe = 1e18;
 
 template <typename T>
 void RunWithTarget(simd::PointOp op, const simd::PointParams& params, const LossRequest& r,
@@ -36,7 +44,8 @@ absl::StatusOr<LossPlan> Check(const LossRequest& r, const HuberOptions& o) {
 void Compute(const LossRequest& r, const HuberOptions& o, const LossPlan& plan, void* loss,
              void* grad, const ComputeContext& ctx) {
   DispatchFloat(plan.dtype, [&]<typename T>() {
-    RunWithTarget<T>(simd::PointOp::kHuber, {o.delta}, r, plan, loss, grad, ctx);
+    RunWithTarget<T>(o.delta <= kSquareSafe ? simd::PointOp::kHuber : simd::PointOp::kHuberWide,
+                     {o.delta}, r, plan, loss, grad, ctx);
   });
 }
 
@@ -55,7 +64,8 @@ absl::StatusOr<LossPlan> Check(const LossRequest& r, const SmoothL1Options& o) {
 void Compute(const LossRequest& r, const SmoothL1Options& o, const LossPlan& plan, void* loss,
              void* grad, const ComputeContext& ctx) {
   DispatchFloat(plan.dtype, [&]<typename T>() {
-    RunWithTarget<T>(simd::PointOp::kSmoothL1, {o.beta}, r, plan, loss, grad, ctx);
+    RunWithTarget<T>(o.beta <= kSquareSafe ? simd::PointOp::kSmoothL1 : simd::PointOp::kSmoothL1Wide,
+                     {o.beta}, r, plan, loss, grad, ctx);
   });
 }
 

@@ -163,8 +163,10 @@ const std::vector<OpCase>& PointOps() {
       {PointOp::kL1, {}, "l1"},
       {PointOp::kDiff, {}, "diff"},
       {PointOp::kHuber, {0.7}, "huber"},
+      {PointOp::kHuberWide, {0.7}, "huber_wide"},
       {PointOp::kSmoothL1, {0.5}, "smooth_l1"},
       {PointOp::kSmoothL1, {0.0}, "smooth_l1_beta0"},
+      {PointOp::kSmoothL1Wide, {2.0}, "smooth_l1_wide"},
       {PointOp::kBce, {}, "bce"},
       {PointOp::kBceWithLogits, {}, "bce_with_logits"},
       {PointOp::kKlDiv, {}, "kl_div"},
@@ -279,15 +281,21 @@ void CheckPointOp(const OpCase& oc, int64_t n, std::mt19937_64& rng) {
       PointReference(oc.op, oc.params, r);
       // bce_with_logits with pos_weight: the gradient (pw y + 1 - y) sigmoid(x)
       // - pw y cancels terms of size pw y.
-      std::vector<double> terms;
+      // Its loss (1 - y) x + (1 + (pw - 1) y) (log1p(e) + m) cancels terms too.
+      std::vector<double> terms, loss_terms;
       if (a.pw) {
         for (int64_t i = 0; i < n; ++i) {
           const double t = std::fabs(static_cast<double>(d.pw[i]) * d.y[i]) + 1;
           const double g = grad_mode == 2 ? std::fabs(static_cast<double>(d.go[i])) : a.grad_scale;
-          terms.push_back(2 * t * g * (a.w ? std::fabs(static_cast<double>(d.w[i])) : 1.0));
+          const double w = a.w ? std::fabs(static_cast<double>(d.w[i])) : 1.0;
+          const double x = std::fabs(static_cast<double>(d.x[i]));
+          terms.push_back(2 * t * g * w);
+          loss_terms.push_back(2 * w * (std::fabs(1.0 - d.y[i]) * x + (t + 1) * (x + 1)));
         }
       }
-      if (oc.op != PointOp::kDiff) ExpectAllClose(loss, loss_ref, "loss");
+      if (oc.op != PointOp::kDiff) {
+        ExpectAllClose(loss, loss_ref, "loss", a.pw ? &loss_terms : nullptr);
+      }
       if (grad_mode) ExpectAllClose(grad, grad_ref, "grad", a.pw ? &terms : nullptr);
       // Summed.
       v.loss = r.loss = nullptr;

@@ -68,14 +68,16 @@ struct DiffOp {
   }
 };
 
+template <bool kWide>
 struct HuberOp {
-  static constexpr bool kDouble = true;
+  static constexpr bool kDouble = kWide;
   static constexpr int kOperands = kY;
   template <class D>
   HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams& p, V<D>& loss,
                              V<D>& grad) const {
-    const V<D> delta = hn::Set(dc, p.a);
-    const V<D> half = hn::Set(dc, 0.5);
+    using C = hn::TFromD<D>;
+    const V<D> delta = hn::Set(dc, static_cast<C>(p.a));
+    const V<D> half = hn::Set(dc, C(0.5));
     const V<D> d = hn::Sub(in.x, in.y);
     const V<D> z = hn::Abs(d);
     loss = hn::IfThenElse(hn::Lt(z, delta), hn::Mul(hn::Mul(half, z), z),
@@ -85,17 +87,19 @@ struct HuberOp {
   }
 };
 
+template <bool kWide>
 struct SmoothL1Op {
-  static constexpr bool kDouble = true;
+  static constexpr bool kDouble = kWide;
   static constexpr int kOperands = kY;
   template <class D>
   HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams& p, V<D>& loss,
                              V<D>& grad) const {
     // beta = 0 needs no case of its own: z < 0 never holds, z - 0 is z, and
     // the gradient's d / 0 is only selected for a NaN d.
-    const V<D> beta = hn::Set(dc, p.a);
-    const V<D> half = hn::Set(dc, 0.5);
-    const V<D> one = hn::Set(dc, 1.0);
+    using C = hn::TFromD<D>;
+    const V<D> beta = hn::Set(dc, static_cast<C>(p.a));
+    const V<D> half = hn::Set(dc, C(0.5));
+    const V<D> one = hn::Set(dc, C(1));
     const V<D> d = hn::Sub(in.x, in.y);
     const V<D> z = hn::Abs(d);
     loss = hn::IfThenElse(hn::Lt(z, beta), hn::Div(hn::Mul(hn::Mul(half, z), z), beta),
@@ -145,14 +149,24 @@ struct BceWithLogitsOp {
         hn::Eq(in.x, hn::Set(dc, -std::numeric_limits<T>::infinity())),
         hn::Set(dc, std::numeric_limits<T>::quiet_NaN()), Log1pAboveMinus1(dc, e));
     const V<D> one_minus_y = hn::Sub(one, in.y);
-    // sigmoid(x): 1 / (1 + e) for x >= 0, e / (1 + e) below.
+    // sigmoid(x) and sigmoid(-x) = 1 - sigmoid(x), each without cancellation:
+    // 1 / (1 + e) and e / (1 + e), in the order the sign of x gives.
     const V<D> r = hn::Div(one, hn::Add(one, e));
-    const V<D> sig = hn::IfThenElse(hn::Ge(in.x, hn::Zero(dc)), r, hn::Mul(e, r));
+    const auto non_negative = hn::Ge(in.x, hn::Zero(dc));
+    const V<D> sig = hn::IfThenElse(non_negative, r, hn::Mul(e, r));
     if (has_pw) {
-      const V<D> l = hn::Add(hn::Mul(hn::Sub(in.pw, one), in.y), one);
-      loss = hn::Add(hn::Mul(one_minus_y, in.x), hn::Mul(l, hn::Add(log_sum, m)));
+      // PyTorch's (1 - y) x + l (log_sum + m) and (pw y + 1 - y) sigmoid(x)
+      // - pw y, with l = 1 + (pw - 1) y, rearranged so that no term is
+      // larger than the result needs: m = -x below 0 makes the loss
+      // -x pw y + l log_sum, and the gradient is (1 - y) sigmoid(x) -
+      // pw y sigmoid(-x).
       const V<D> t = hn::Mul(in.pw, in.y);
-      grad = hn::Sub(hn::Mul(hn::Sub(hn::Add(t, one), in.y), sig), t);
+      const V<D> l = hn::Add(hn::Mul(hn::Sub(in.pw, one), in.y), one);
+      const V<D> lead = hn::IfThenElse(non_negative, hn::Mul(one_minus_y, in.x),
+                                       hn::Mul(hn::Neg(in.x), t));
+      loss = hn::Add(lead, hn::Mul(l, log_sum));
+      const V<D> sig_neg = hn::IfThenElse(non_negative, hn::Mul(e, r), r);
+      grad = hn::Sub(hn::Mul(one_minus_y, sig), hn::Mul(t, sig_neg));
     } else {
       // PyTorch's order: ((1 - y) x + m) + log_sum.
       loss = hn::Add(hn::Add(hn::Mul(one_minus_y, in.x), m), log_sum);
@@ -378,8 +392,10 @@ double PointT(PointOp op, const PointParams& p, const PointArgs<T>& a) {
     case PointOp::kMse: return Run(MseOp{}, p, a);
     case PointOp::kL1: return Run(L1Op{}, p, a);
     case PointOp::kDiff: return Run(DiffOp{}, p, a);
-    case PointOp::kHuber: return Run(HuberOp{}, p, a);
-    case PointOp::kSmoothL1: return Run(SmoothL1Op{}, p, a);
+    case PointOp::kHuber: return Run(HuberOp<false>{}, p, a);
+    case PointOp::kHuberWide: return Run(HuberOp<true>{}, p, a);
+    case PointOp::kSmoothL1: return Run(SmoothL1Op<false>{}, p, a);
+    case PointOp::kSmoothL1Wide: return Run(SmoothL1Op<true>{}, p, a);
     case PointOp::kBce: return Run(BceOp{}, p, a);
     case PointOp::kBceWithLogits: return Run(BceWithLogitsOp{a.pw != nullptr}, p, a);
     case PointOp::kKlDiv: return Run(KlDivOp{}, p, a);
@@ -554,13 +570,15 @@ Element<C> Eval(PointOp op, const PointParams& p, C x, C y, C z, C pw, bool has_
     }
     case PointOp::kDiff:
       return {0, x - y};
-    case PointOp::kHuber: {
+    case PointOp::kHuber:
+    case PointOp::kHuberWide: {
       const C delta = static_cast<C>(p.a);
       const C d = x - y, a = std::abs(d);
       return {a < delta ? C(0.5) * a * a : delta * (a - C(0.5) * delta),
               d < -delta ? -delta : d > delta ? delta : d};
     }
-    case PointOp::kSmoothL1: {
+    case PointOp::kSmoothL1:
+    case PointOp::kSmoothL1Wide: {
       const C beta = static_cast<C>(p.a);
       const C d = x - y, a = std::abs(d);
       return {beta == 0 ? a : a < beta ? C(0.5) * a * a / beta : a - C(0.5) * beta,
@@ -582,9 +600,11 @@ Element<C> Eval(PointOp op, const PointParams& p, C x, C y, C z, C pw, bool has_
                             : std::log1p(e);
       const C sig = x >= 0 ? C(1) / (C(1) + e) : e / (C(1) + e);
       if (has_pw) {
+        // Rearranged as in the vector kernel: no term larger than needed.
         const C t = pw * y;
-        return {(C(1) - y) * x + ((pw - C(1)) * y + C(1)) * (log_sum + m),
-                (t + C(1) - y) * sig - t};
+        const C sig_neg = x >= 0 ? e / (C(1) + e) : C(1) / (C(1) + e);
+        const C lead = x >= 0 ? (C(1) - y) * x : -x * t;
+        return {lead + ((pw - C(1)) * y + C(1)) * log_sum, (C(1) - y) * sig - t * sig_neg};
       }
       return {((C(1) - y) * x + m) + log_sum, sig - y};
     }
@@ -648,6 +668,8 @@ bool ComputesInDouble(PointOp op) {
     case PointOp::kDiff:
     case PointOp::kBce:
     case PointOp::kBceWithLogits:
+    case PointOp::kHuber:
+    case PointOp::kSmoothL1:
       return false;
     default:
       return true;

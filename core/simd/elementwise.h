@@ -20,8 +20,10 @@ enum class PointOp : uint8_t {
   kMse,             ///< (x - y)^2;                  grad 2 (x - y)
   kL1,              ///< |x - y|;                    grad sign(x - y), sign(NaN) = 0
   kDiff,            ///< no loss;                    grad x - y (rmse's gradient)
-  kHuber,           ///< double; a = delta
-  kSmoothL1,        ///< double; a = beta (0 is L1's loss)
+  kHuber,           ///< a = delta
+  kHuberWide,       ///< kHuber in double (a delta so large that d^2 / 2 may overflow float)
+  kSmoothL1,        ///< a = beta (0 is L1's loss)
+  kSmoothL1Wide,    ///< kSmoothL1 in double
   kBce,             ///< logs clamped at -100; grad (x - y) / max(x (1 - x), 1e-12f); w
   kBceWithLogits,   ///< PyTorch's stable form and addition order; w, pw
   kKlDiv,           ///< double; xlogy(y, y) - y x, grad -y

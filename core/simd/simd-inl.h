@@ -52,6 +52,46 @@ HWY_INLINE V<D> ExpAll(D d, V<D> x) {
   return hn::IfThenElse(hn::IsNaN(x), x, e);
 }
 
+#if HWY_TARGET == HWY_AVX3
+// A full AVX-512 vector of float, which the AVX-512-only paths below take.
+template <class D>
+inline constexpr bool kFull512Float = std::is_same_v<D, hn::Simd<float, 16, 0>>;
+#endif
+
+/// e^f for |f| <= ln(2) / 2: 1 + f + f^2 (k0 + ... + k5 f^5) with Highway's
+/// coefficients (Estrin's scheme), 1 ULP.
+template <class D>
+HWY_INLINE V<D> ExpPolynomial(D d, V<D> f) {
+  const V<D> f2 = hn::Mul(f, f);
+  const V<D> lo = hn::MulAdd(hn::Set(d, 0.166666671633720397949219f), f, hn::Set(d, 0.5f));
+  const V<D> mid = hn::MulAdd(hn::Set(d, 0.00833336077630519866943359f), f,
+                              hn::Set(d, 0.0416664853692054748535156f));
+  const V<D> hi = hn::MulAdd(hn::Set(d, 0.000198527617612853646278381f), f,
+                             hn::Set(d, 0.00139304355252534151077271f));
+  const V<D> poly = hn::MulAdd(hn::MulAdd(hi, f2, mid), f2, lo);
+  return hn::Add(hn::MulAdd(poly, f2, f), hn::Set(d, 1.0f));
+}
+
+/// Cephes' logf polynomial: log(1 + m) for m in [sqrt(1/2) - 1, sqrt(2) - 1],
+/// plus e log(2), about 1 ULP.
+template <class D>
+HWY_INLINE V<D> LogPolynomial(D d, V<D> m, V<D> e) {
+  const V<D> z = hn::Mul(m, m);
+  V<D> y = hn::Set(d, 7.0376836292e-2f);
+  y = hn::MulAdd(y, m, hn::Set(d, -1.1514610310e-1f));
+  y = hn::MulAdd(y, m, hn::Set(d, 1.1676998740e-1f));
+  y = hn::MulAdd(y, m, hn::Set(d, -1.2420140846e-1f));
+  y = hn::MulAdd(y, m, hn::Set(d, 1.4249322787e-1f));
+  y = hn::MulAdd(y, m, hn::Set(d, -1.6668057665e-1f));
+  y = hn::MulAdd(y, m, hn::Set(d, 2.0000714765e-1f));
+  y = hn::MulAdd(y, m, hn::Set(d, -2.4999993993e-1f));
+  y = hn::MulAdd(y, m, hn::Set(d, 3.3333331174e-1f));
+  y = hn::Mul(hn::Mul(y, m), z);
+  y = hn::MulAdd(e, hn::Set(d, -2.12194440e-4f), y);
+  y = hn::MulAdd(z, hn::Set(d, -0.5f), y);
+  return hn::MulAdd(e, hn::Set(d, 0.693359375f), hn::Add(m, y));
+}
+
 /// e^x for x <= 0 or NaN (a log-sum-exp term x - max, or e^-|x|): with
 /// Highway's reduction and polynomial (1 ULP), but one scaling step and no
 /// overflow guard. float: results below 2^-126 (x < -87.5) are 0 instead of
@@ -63,19 +103,26 @@ HWY_INLINE V<D> ExpNonPositive(D d, V<D> x) {
   if constexpr (sizeof(T) == 8) {
     return hn::IfThenElse(hn::IsNaN(x), x, hn::Exp(d, x));
   } else {
+#if HWY_TARGET == HWY_AVX3
+    if constexpr (kFull512Float<D>) {
+      // AVX-512: the same reduction and polynomial, with vscalefps doing the
+      // scaling by 2^n (gradual underflow included) in one instruction.
+      // max(-104, x) keeps a NaN x (the second operand) and sends -inf to a
+      // value whose exp underflows to 0.
+      const __m512 xc = _mm512_max_ps(_mm512_set1_ps(-104.0f), x.raw);
+      const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.442695040888963407359924681f)),
+                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      __m512 f = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693145751953125f), xc);
+      f = _mm512_fmadd_ps(n, _mm512_set1_ps(-1.428606765330187045e-6f), f);
+      const V<D> p = ExpPolynomial(d, V<D>{f});
+      return V<D>{_mm512_scalef_ps(p.raw, n)};
+    }
+#endif
     const hn::RebindToSigned<D> di;
     const V<D> n = hn::Round(hn::Mul(x, hn::Set(d, 1.442695040888963407359924681f)));
     V<D> f = hn::MulAdd(n, hn::Set(d, -0.693145751953125f), x);
     f = hn::MulAdd(n, hn::Set(d, -1.428606765330187045e-6f), f);
-    const V<D> f2 = hn::Mul(f, f);
-    // 1 + f + f^2 (k0 + k1 f + ... + k5 f^5), Highway's coefficients (Estrin).
-    const V<D> lo = hn::MulAdd(hn::Set(d, 0.166666671633720397949219f), f, hn::Set(d, 0.5f));
-    const V<D> mid = hn::MulAdd(hn::Set(d, 0.00833336077630519866943359f), f,
-                                hn::Set(d, 0.0416664853692054748535156f));
-    const V<D> hi = hn::MulAdd(hn::Set(d, 0.000198527617612853646278381f), f,
-                               hn::Set(d, 0.00139304355252534151077271f));
-    const V<D> poly = hn::MulAdd(hn::MulAdd(hi, f2, mid), f2, lo);
-    const V<D> p = hn::Add(hn::MulAdd(poly, f2, f), hn::Set(d, 1.0f));
+    const V<D> p = ExpPolynomial(d, f);
     const V<D> scale =
         hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(hn::ConvertTo(di, n), hn::Set(di, 127))));
     return hn::IfThenZeroElse(hn::Lt(x, hn::Set(d, -87.5f)), hn::Mul(p, scale));
@@ -92,6 +139,18 @@ HWY_INLINE V<D> LogPositive(D d, V<D> x) {
   if constexpr (sizeof(T) == 8) {
     return hn::Log(d, x);
   } else {
+#if HWY_TARGET == HWY_AVX3
+    if constexpr (kFull512Float<D>) {
+      // AVX-512: vgetexpps / vgetmantps split x = m 2^e, m in [1, 2),
+      // subnormals included.
+      __m512 e = _mm512_getexp_ps(x.raw);
+      __m512 m = _mm512_getmant_ps(x.raw, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
+      const __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.41421356237309504880f), _CMP_GT_OQ);
+      m = _mm512_mask_mul_ps(m, big, m, _mm512_set1_ps(0.5f));
+      e = _mm512_mask_add_ps(e, big, e, _mm512_set1_ps(1.0f));
+      return LogPolynomial(d, V<D>{_mm512_sub_ps(m, _mm512_set1_ps(1.0f))}, V<D>{e});
+    }
+#endif
     const hn::RebindToSigned<D> di;
     const auto subnormal = hn::Lt(x, hn::Set(d, std::numeric_limits<float>::min()));
     x = hn::IfThenElse(subnormal, hn::Mul(x, hn::Set(d, 33554432.0f)), x);  // 2^25
@@ -104,20 +163,7 @@ HWY_INLINE V<D> LogPositive(D d, V<D> x) {
     const auto small = hn::Lt(m, hn::Set(d, 0.707106781186547524f));
     e = hn::Sub(e, hn::IfThenElseZero(small, one));
     m = hn::Sub(hn::IfThenElse(small, hn::Add(m, m), m), one);
-    const V<D> z = hn::Mul(m, m);
-    V<D> y = hn::Set(d, 7.0376836292e-2f);
-    y = hn::MulAdd(y, m, hn::Set(d, -1.1514610310e-1f));
-    y = hn::MulAdd(y, m, hn::Set(d, 1.1676998740e-1f));
-    y = hn::MulAdd(y, m, hn::Set(d, -1.2420140846e-1f));
-    y = hn::MulAdd(y, m, hn::Set(d, 1.4249322787e-1f));
-    y = hn::MulAdd(y, m, hn::Set(d, -1.6668057665e-1f));
-    y = hn::MulAdd(y, m, hn::Set(d, 2.0000714765e-1f));
-    y = hn::MulAdd(y, m, hn::Set(d, -2.4999993993e-1f));
-    y = hn::MulAdd(y, m, hn::Set(d, 3.3333331174e-1f));
-    y = hn::Mul(hn::Mul(y, m), z);
-    y = hn::MulAdd(e, hn::Set(d, -2.12194440e-4f), y);
-    y = hn::MulAdd(z, hn::Set(d, -0.5f), y);
-    return hn::MulAdd(e, hn::Set(d, 0.693359375f), hn::Add(m, y));
+    return LogPolynomial(d, m, e);
   }
 }
 

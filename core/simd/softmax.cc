@@ -55,30 +55,36 @@ struct RowStats {
   double qsum = 0;  // sum of q_c
 };
 
-// The weights q_c of a row's weighted sum: none, the class weights (w_c),
-// or class-probability targets mixed with the label smoothing and times the
+// What a row's weighted sums weigh (a compile-time choice): nothing, the
+// class weights (label smoothing of class-index targets), or
+// class-probability targets mixed with the label smoothing and times the
 // class weights.
+enum WeightKind { kNoWeights, kClassWeights, kProbWeights };
+
 template <typename T>
 struct RowWeights {
-  enum Kind { kNone, kClass, kProb } kind = kNone;
   const T* w = nullptr;      // class weights or nullptr (all 1)
-  const T* t = nullptr;      // kProb: the row's targets
-  T one_minus_ls = 1;        // kProb: t (1 - ls) + ls / C when smoothing
+  const T* t = nullptr;      // kProbWeights: the row's targets
+  T one_minus_ls = 1;        // kProbWeights: t (1 - ls) + ls / C when smoothing
   T uniform = 0;
   bool smooth = false;
 };
 
-template <class D, typename T = hn::TFromD<D>>
+template <int kKind, class D, typename T = hn::TFromD<D>>
 HWY_INLINE V<D> WeightAt(D d, const RowWeights<T>& rw, const T* t, const T* w) {
-  if (rw.kind == RowWeights<T>::kClass) return w ? hn::LoadU(d, w) : hn::Set(d, T(1));
-  V<D> q = hn::LoadU(d, t);
-  if (rw.smooth) q = hn::Add(hn::Mul(q, hn::Set(d, rw.one_minus_ls)), hn::Set(d, rw.uniform));
-  return w ? hn::Mul(hn::LoadU(d, w), q) : q;
+  if constexpr (kKind == kClassWeights) {
+    (void)t;
+    return w ? hn::LoadU(d, w) : hn::Set(d, T(1));
+  } else {
+    V<D> q = hn::LoadU(d, t);
+    if (rw.smooth) q = hn::Add(hn::Mul(q, hn::Set(d, rw.one_minus_ls)), hn::Set(d, rw.uniform));
+    return w ? hn::Mul(hn::LoadU(d, w), q) : q;
+  }
 }
 
 // One vector of the exp pass at class c (full or, with kTail, the first
 // `lanes` lanes of padded copies).
-template <int kWhich, bool kStore, bool kTail, class D, typename T = hn::TFromD<D>>
+template <int kWhich, bool kStore, bool kTail, int kKind, class D, typename T = hn::TFromD<D>>
 HWY_INLINE void ExpStep(D d, const T* x, V<D> m, T* e_out, const RowWeights<T>& rw, const T* t,
                         const T* w, size_t lanes, Summer<D>& sum, Summer<D>& wsum,
                         Summer<D>& qsum) {
@@ -87,19 +93,21 @@ HWY_INLINE void ExpStep(D d, const T* x, V<D> m, T* e_out, const RowWeights<T>& 
   if constexpr (kStore) hn::StoreU(e, d, e_out);
   if constexpr (kTail) e = hn::IfThenElseZero(hn::FirstN(d, lanes), e);
   sum.template Add<kWhich>(e);
-  if (rw.kind != RowWeights<T>::kNone) {
-    V<D> q = WeightAt(d, rw, t, w);
-    if constexpr (kTail) q = hn::IfThenElseZero(hn::FirstN(d, lanes), q);
+  if constexpr (kKind != kNoWeights) {
+    V<D> q = WeightAt<kKind>(d, rw, t, w);
     V<D> qv = hn::Mul(q, v);
-    if constexpr (kTail) qv = hn::IfThenElseZero(hn::FirstN(d, lanes), qv);
+    if constexpr (kTail) {
+      q = hn::IfThenElseZero(hn::FirstN(d, lanes), q);
+      qv = hn::IfThenElseZero(hn::FirstN(d, lanes), qv);
+    }
     wsum.template Add<kWhich>(qv);
-    if (rw.kind == RowWeights<T>::kProb) qsum.template Add<kWhich>(q);
+    if constexpr (kKind == kProbWeights) qsum.template Add<kWhich>(q);
   }
 }
 
 // The exp pass over one row: the sums, and exp(x - max) into e_out when
 // kStore.
-template <bool kStore, class D, typename T = hn::TFromD<D>>
+template <bool kStore, int kKind, class D, typename T = hn::TFromD<D>>
 HWY_INLINE RowStats RowExp(D d, const T* HWY_RESTRICT row, size_t C, T max, T* HWY_RESTRICT e_out,
                            const RowWeights<T>& rw) {
   const size_t N = hn::Lanes(d);
@@ -111,27 +119,31 @@ HWY_INLINE RowStats RowExp(D d, const T* HWY_RESTRICT row, size_t C, T max, T* H
   const auto out_at = [](T* p, size_t c) { return p ? p + c : nullptr; };
   size_t c = 0;
   for (; c + 2 * N <= C; c += 2 * N) {
-    ExpStep<0, kStore, false>(d, row + c, m, out_at(e_out, c), rw, at(t, c), at(w, c), N, sum,
-                              wsum, qsum);
-    ExpStep<1, kStore, false>(d, row + c + N, m, out_at(e_out, c + N), rw, at(t, c + N),
-                              at(w, c + N), N, sum, wsum, qsum);
+    ExpStep<0, kStore, false, kKind>(d, row + c, m, out_at(e_out, c), rw, at(t, c), at(w, c), N,
+                                     sum, wsum, qsum);
+    ExpStep<1, kStore, false, kKind>(d, row + c + N, m, out_at(e_out, c + N), rw, at(t, c + N),
+                                     at(w, c + N), N, sum, wsum, qsum);
   }
   for (; c + N <= C; c += N) {
-    ExpStep<0, kStore, false>(d, row + c, m, out_at(e_out, c), rw, at(t, c), at(w, c), N, sum,
-                              wsum, qsum);
+    ExpStep<0, kStore, false, kKind>(d, row + c, m, out_at(e_out, c), rw, at(t, c), at(w, c), N,
+                                     sum, wsum, qsum);
   }
   if (c < C) {
     const size_t rest = C - c;
     HWY_ALIGN T xb[kMaxLanes<T>], eb[kMaxLanes<T>], tb[kMaxLanes<T>], wb[kMaxLanes<T>];
     PadTail(row + c, rest, xb, -std::numeric_limits<T>::infinity());
-    ExpStep<0, kStore, true>(d, xb, m, eb, rw, PadTail(at(t, c), rest, tb, T(0)),
-                             PadTail(at(w, c), rest, wb, T(0)), rest, sum, wsum, qsum);
+    ExpStep<0, kStore, true, kKind>(d, xb, m, eb, rw, PadTail(at(t, c), rest, tb, T(0)),
+                                    PadTail(at(w, c), rest, wb, T(0)), rest, sum, wsum, qsum);
     if constexpr (kStore) std::copy(eb, eb + rest, e_out + c);
   }
-  return {sum.Total(), wsum.Total(), qsum.Total()};
+  RowStats st;
+  st.sum = sum.Total();
+  if constexpr (kKind != kNoWeights) st.wsum = wsum.Total();
+  if constexpr (kKind == kProbWeights) st.qsum = qsum.Total();
+  return st;
 }
 
-// Applies f(d, c, v) -> new value to every vector of row[0, C) in place.
+// Applies f(v, c, tail) -> new value to every vector of row[0, C) in place.
 template <class D, class F, typename T = hn::TFromD<D>>
 HWY_INLINE void RowMap(D d, T* HWY_RESTRICT row, size_t C, const F& f) {
   const size_t N = hn::Lanes(d);
@@ -156,76 +168,126 @@ HWY_INLINE V<D> ClassWeightAt(D d, const T* w, size_t c, size_t C, bool tail) {
   return hn::Load(d, buf);
 }
 
-template <bool kGrad, typename T>
-ClassSums IndexRows(const ClassIndexArgs<T>& a) {
+// log(sum[i]) and 1 / sum[i] for i < n (n <= kGroup), rounded to T: the
+// per-sample scalars of a group of samples, in double lanes.
+constexpr size_t kGroup = 16;
+
+template <typename T>
+HWY_INLINE void LogAndInverse(const double* sum, size_t n, T* log_out, T* inv_out) {
+  using DD = hn::ScalableTag<double>;
+  const DD dd;
+  const size_t N = hn::Lanes(dd);
+  HWY_ALIGN double in[kGroup + kMaxLanes<double>], lg[kGroup + kMaxLanes<double>],
+      inv[kGroup + kMaxLanes<double>];
+  for (size_t i = 0; i < kGroup + kMaxLanes<double>; ++i) in[i] = i < n ? sum[i] : 1.0;
+  const V<DD> one = hn::Set(dd, 1.0);
+  for (size_t i = 0; i < n; i += N) {
+    const V<DD> v = hn::Load(dd, in + i);
+    hn::Store(LogAll(dd, v), dd, lg + i);
+    hn::Store(hn::Div(one, v), dd, inv + i);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    log_out[i] = static_cast<T>(lg[i]);
+    inv_out[i] = static_cast<T>(inv[i]);
+  }
+}
+
+// Rows [i0, i0 + n) of a group: their max and sums (exps stored into `e`'s
+// rows when kStore), then their log-sum-exp and 1 / sum.
+template <bool kStore, int kKind, class D, typename T = hn::TFromD<D>>
+HWY_INLINE void GroupRows(D d, const T* x, size_t C, size_t n, T* e, RowWeights<T>& rw,
+                          const T* t_rows, T* max, RowStats* st, T* log_sum, T* inv) {
+  double sums[kGroup];
+  for (size_t j = 0; j < n; ++j) {
+    const T* row = x + j * C;
+    if constexpr (kKind == kProbWeights) rw.t = t_rows + j * C;
+    max[j] = RowMax(d, row, C);
+    st[j] = RowExp<kStore, kKind>(d, row, C, max[j], kStore ? e + j * C : nullptr, rw);
+    sums[j] = st[j].sum;
+  }
+  LogAndInverse(sums, n, log_sum, inv);
+}
+
+template <bool kGrad, int kKind, typename T>
+ClassSums IndexRowsK(const ClassIndexArgs<T>& a) {
   using D = hn::ScalableTag<T>;
+  using VD = V<D>;
   const D d;
   const size_t C = static_cast<size_t>(a.classes);
-  const bool smooth = a.label_smoothing > 0;
+  constexpr bool kSmooth = kKind == kClassWeights;
   const T ls = static_cast<T>(a.label_smoothing);
   const T smooth_scale = ls / static_cast<T>(a.classes);
   const T wsum_t = static_cast<T>(a.weight_total);
   RowWeights<T> rw;
-  if (smooth) {
-    rw.kind = RowWeights<T>::kClass;
-    rw.w = a.weight;
-  }
+  rw.w = a.weight;
   ClassSums sums;
-  for (int64_t i = 0; i < a.count; ++i) {
-    const T* row = a.x + i * a.classes;
-    T* grow = kGrad ? a.grad + i * a.classes : nullptr;
-    const int64_t t = a.target[i];
-    const bool ignored = t == a.ignore_index;
-    const T max = RowMax(d, row, C);
-    const RowStats st = RowExp<kGrad>(d, row, C, max, grow, rw);
-    const T log_sum = static_cast<T>(std::log(st.sum));
-    const T inv = static_cast<T>(1.0 / st.sum);
-    if (ignored) {
-      if (a.loss) a.loss[i] = 0;
-      if constexpr (kGrad) {
-        // log_softmax's backward with a zero upstream gradient: 0 - p * 0,
-        // NaN where p is (a NaN or +inf logit in the row), as in PyTorch.
-        const V<D> vinv = hn::Set(d, inv), zero = hn::Zero(d);
-        RowMap(d, grow, C, [&](V<D> e, size_t, bool) HWY_ATTR {
-          return hn::Sub(zero, hn::Mul(hn::Mul(e, vinv), zero));
-        });
-      }
-      continue;
-    }
-    const T wt = a.weight ? a.weight[t] : T(1);
-    const T nll = -wt * ((row[t] - max) - log_sum);
-    // -sum_c w_c log p_c = log_sum * sum_c w_c - sum_c w_c (x_c - max).
-    const T smooth_term =
-        smooth ? static_cast<T>(static_cast<double>(log_sum) * a.weight_total - st.wsum) : T(0);
-    if (a.loss) {
-      a.loss[i] = (T(1) - ls) * nll + smooth_scale * smooth_term;
-    } else {
-      sums.nll += nll;
-      sums.smooth += smooth_term;
-    }
-    if constexpr (kGrad) {
-      // d/dx_c of (1-ls) nll + (ls/C) smooth, with p = softmax(x):
-      //   nll:    w_t (p_c - [c == t]);   smooth: p_c sum(w) - w_c
-      const T g = a.go ? a.go[i] : static_cast<T>(a.grad_scale);
-      const T coef = (T(1) - ls) * wt * g;
-      const T bsm = smooth_scale * g;
-      const T e_t = grow[t];
-      using VD = V<D>;
-      const VD vinv = hn::Set(d, inv), vcoef = hn::Set(d, coef), vbsm = hn::Set(d, bsm),
-               vw = hn::Set(d, wsum_t);
-      RowMap(d, grow, C, [&](VD e, size_t c, bool tail) HWY_ATTR {
-        const VD p = hn::Mul(e, vinv);
-        VD gv = hn::Mul(vcoef, p);
-        if (smooth) {
-          gv = hn::Add(gv, hn::Mul(vbsm, hn::Sub(hn::Mul(p, vw), ClassWeightAt(d, a.weight, c, C, tail))));
+  T max[kGroup], log_sum[kGroup], inv[kGroup];
+  RowStats st[kGroup];
+  for (int64_t i0 = 0; i0 < a.count; i0 += static_cast<int64_t>(kGroup)) {
+    const size_t n = std::min<size_t>(kGroup, static_cast<size_t>(a.count - i0));
+    const T* x0 = a.x + i0 * a.classes;
+    T* g0 = kGrad ? a.grad + i0 * a.classes : nullptr;
+    GroupRows<kGrad, kKind>(d, x0, C, n, g0, rw, static_cast<const T*>(nullptr), max, st,
+                            log_sum, inv);
+    for (size_t j = 0; j < n; ++j) {
+      const int64_t i = i0 + static_cast<int64_t>(j);
+      const T* row = x0 + j * C;
+      T* grow = kGrad ? g0 + j * C : nullptr;
+      const int64_t t = a.target[i];
+      if (t == a.ignore_index) {
+        if (a.loss) a.loss[i] = 0;
+        if constexpr (kGrad) {
+          // log_softmax's backward with a zero upstream gradient: 0 - p * 0,
+          // NaN where p is (a NaN or +inf logit in the row), as in PyTorch.
+          const VD vinv = hn::Set(d, inv[j]), zero = hn::Zero(d);
+          RowMap(d, grow, C, [&](VD e, size_t, bool) HWY_ATTR {
+            return hn::Sub(zero, hn::Mul(hn::Mul(e, vinv), zero));
+          });
         }
-        return gv;
-      });
-      const T p_t = e_t * inv;
-      grow[t] = coef * (p_t - T(1)) + (smooth ? bsm * (p_t * wsum_t - wt) : T(0));
+        continue;
+      }
+      const T wt = a.weight ? a.weight[t] : T(1);
+      const T nll = -wt * ((row[t] - max[j]) - log_sum[j]);
+      // -sum_c w_c log p_c = log_sum * sum_c w_c - sum_c w_c (x_c - max).
+      const T smooth_term =
+          kSmooth ? static_cast<T>(static_cast<double>(log_sum[j]) * a.weight_total - st[j].wsum)
+                  : T(0);
+      if (a.loss) {
+        a.loss[i] = (T(1) - ls) * nll + smooth_scale * smooth_term;
+      } else {
+        sums.nll += nll;
+        sums.smooth += smooth_term;
+      }
+      if constexpr (kGrad) {
+        // d/dx_c of (1-ls) nll + (ls/C) smooth, with p = softmax(x):
+        //   nll:    w_t (p_c - [c == t]);   smooth: p_c sum(w) - w_c
+        const T g = a.go ? a.go[i] : static_cast<T>(a.grad_scale);
+        const T coef = (T(1) - ls) * wt * g;
+        const T bsm = smooth_scale * g;
+        const T e_t = grow[t];
+        const VD vinv = hn::Set(d, inv[j]), vcoef = hn::Set(d, coef), vbsm = hn::Set(d, bsm),
+                 vw = hn::Set(d, wsum_t);
+        RowMap(d, grow, C, [&](VD e, size_t c, bool tail) HWY_ATTR {
+          const VD p = hn::Mul(e, vinv);
+          VD gv = hn::Mul(vcoef, p);
+          if constexpr (kSmooth) {
+            gv = hn::Add(gv, hn::Mul(vbsm, hn::Sub(hn::Mul(p, vw),
+                                                   ClassWeightAt(d, a.weight, c, C, tail))));
+          }
+          return gv;
+        });
+        const T p_t = e_t * inv[j];
+        grow[t] = coef * (p_t - T(1)) + (kSmooth ? bsm * (p_t * wsum_t - wt) : T(0));
+      }
     }
   }
   return sums;
+}
+
+template <bool kGrad, typename T>
+ClassSums IndexRows(const ClassIndexArgs<T>& a) {
+  return a.label_smoothing > 0 ? IndexRowsK<kGrad, kClassWeights>(a)
+                               : IndexRowsK<kGrad, kNoWeights>(a);
 }
 
 template <bool kGrad, typename T>
@@ -236,42 +298,47 @@ double ProbRows(const ClassProbArgs<T>& a) {
   const size_t C = static_cast<size_t>(a.classes);
   const T ls = static_cast<T>(a.label_smoothing);
   RowWeights<T> rw;
-  rw.kind = RowWeights<T>::kProb;
   rw.w = a.weight;
   rw.smooth = a.label_smoothing > 0;
   rw.one_minus_ls = T(1) - ls;
   rw.uniform = ls / static_cast<T>(a.classes);
   double total = 0;
-  for (int64_t i = 0; i < a.count; ++i) {
-    const T* row = a.x + i * a.classes;
-    T* grow = kGrad ? a.grad + i * a.classes : nullptr;
-    rw.t = a.target + i * a.classes;
-    const T max = RowMax(d, row, C);
-    const RowStats st = RowExp<kGrad>(d, row, C, max, grow, rw);
-    const T log_sum = static_cast<T>(std::log(st.sum));
-    // -sum_c q_c log p_c = log_sum * sum_c q_c - sum_c q_c (x_c - max).
-    const double li = static_cast<double>(log_sum) * st.qsum - st.wsum;
-    if (a.loss) {
-      a.loss[i] = static_cast<T>(li);
-    } else {
-      total += li;
-    }
-    if constexpr (kGrad) {
-      const T g = a.go ? a.go[i] : static_cast<T>(a.grad_scale);
-      const VD vinv = hn::Set(d, static_cast<T>(1.0 / st.sum)), vg = hn::Set(d, g),
-               vqs = hn::Set(d, static_cast<T>(st.qsum));
-      RowMap(d, grow, C, [&](VD e, size_t c, bool tail) HWY_ATTR {
-        VD q;
-        if (tail) {
-          HWY_ALIGN T tb[kMaxLanes<T>], wb[kMaxLanes<T>];
-          const size_t rest = C - c;
-          q = WeightAt(d, rw, PadTail(rw.t + c, rest, tb, T(0)),
-                       PadTail(a.weight ? a.weight + c : nullptr, rest, wb, T(0)));
-        } else {
-          q = WeightAt(d, rw, rw.t + c, a.weight ? a.weight + c : nullptr);
-        }
-        return hn::Mul(vg, hn::Sub(hn::Mul(hn::Mul(e, vinv), vqs), q));
-      });
+  T max[kGroup], log_sum[kGroup], inv[kGroup];
+  RowStats st[kGroup];
+  for (int64_t i0 = 0; i0 < a.count; i0 += static_cast<int64_t>(kGroup)) {
+    const size_t n = std::min<size_t>(kGroup, static_cast<size_t>(a.count - i0));
+    const T* x0 = a.x + i0 * a.classes;
+    const T* t0 = a.target + i0 * a.classes;
+    T* g0 = kGrad ? a.grad + i0 * a.classes : nullptr;
+    GroupRows<kGrad, kProbWeights>(d, x0, C, n, g0, rw, t0, max, st, log_sum, inv);
+    for (size_t j = 0; j < n; ++j) {
+      const int64_t i = i0 + static_cast<int64_t>(j);
+      // -sum_c q_c log p_c = log_sum * sum_c q_c - sum_c q_c (x_c - max).
+      const double li = static_cast<double>(log_sum[j]) * st[j].qsum - st[j].wsum;
+      if (a.loss) {
+        a.loss[i] = static_cast<T>(li);
+      } else {
+        total += li;
+      }
+      if constexpr (kGrad) {
+        T* grow = g0 + j * C;
+        rw.t = t0 + j * C;
+        const T g = a.go ? a.go[i] : static_cast<T>(a.grad_scale);
+        const VD vinv = hn::Set(d, inv[j]), vg = hn::Set(d, g),
+                 vqs = hn::Set(d, static_cast<T>(st[j].qsum));
+        RowMap(d, grow, C, [&](VD e, size_t c, bool tail) HWY_ATTR {
+          VD q;
+          if (tail) {
+            HWY_ALIGN T tb[kMaxLanes<T>], wb[kMaxLanes<T>];
+            const size_t rest = C - c;
+            q = WeightAt<kProbWeights>(d, rw, PadTail(rw.t + c, rest, tb, T(0)),
+                                       PadTail(a.weight ? a.weight + c : nullptr, rest, wb, T(0)));
+          } else {
+            q = WeightAt<kProbWeights>(d, rw, rw.t + c, a.weight ? a.weight + c : nullptr);
+          }
+          return hn::Mul(vg, hn::Sub(hn::Mul(hn::Mul(e, vinv), vqs), q));
+        });
+      }
     }
   }
   return total;
@@ -283,19 +350,26 @@ void SoftmaxRows(int64_t count, int64_t classes, const T* x, T* y) {
   const D d;
   using VD = V<D>;
   const size_t C = static_cast<size_t>(classes);
-  const RowWeights<T> none;
-  for (int64_t i = 0; i < count; ++i) {
-    const T* row = x + i * classes;
-    T* out = y + i * classes;
-    const T max = RowMax(d, row, C);
-    const RowStats st = RowExp<!kLog>(d, row, C, max, out, none);
-    if constexpr (kLog) {
-      std::copy(row, row + C, out);
-      const VD m = hn::Set(d, max), ls = hn::Set(d, static_cast<T>(std::log(st.sum)));
-      RowMap(d, out, C, [&](VD v, size_t, bool) HWY_ATTR { return hn::Sub(hn::Sub(v, m), ls); });
-    } else {
-      const VD inv = hn::Set(d, static_cast<T>(1.0 / st.sum));
-      RowMap(d, out, C, [&](VD e, size_t, bool) HWY_ATTR { return hn::Mul(e, inv); });
+  RowWeights<T> none;
+  T max[kGroup], log_sum[kGroup], inv[kGroup];
+  RowStats st[kGroup];
+  for (int64_t i0 = 0; i0 < count; i0 += static_cast<int64_t>(kGroup)) {
+    const size_t n = std::min<size_t>(kGroup, static_cast<size_t>(count - i0));
+    const T* x0 = x + i0 * classes;
+    T* y0 = y + i0 * classes;
+    GroupRows<!kLog, kNoWeights>(d, x0, C, n, y0, none, static_cast<const T*>(nullptr), max, st,
+                                 log_sum, inv);
+    for (size_t j = 0; j < n; ++j) {
+      T* out = y0 + j * C;
+      if constexpr (kLog) {
+        const T* row = x0 + j * C;
+        std::copy(row, row + C, out);
+        const VD m = hn::Set(d, max[j]), ls = hn::Set(d, log_sum[j]);
+        RowMap(d, out, C, [&](VD v, size_t, bool) HWY_ATTR { return hn::Sub(hn::Sub(v, m), ls); });
+      } else {
+        const VD vinv = hn::Set(d, inv[j]);
+        RowMap(d, out, C, [&](VD e, size_t, bool) HWY_ATTR { return hn::Mul(e, vinv); });
+      }
     }
   }
 }
@@ -365,9 +439,9 @@ struct Group {
 };
 
 // The max and exp pass of a group: per lane, max[j], sum[j] and the weighted
-// sums (see RowWeights) into arrays of N; exp(x - max) into e_base when not
-// nullptr. t_base: kProb targets at the group's first sample.
-template <class D, typename T = hn::TFromD<D>>
+// sums (see WeightKind) into arrays of N; exp(x - max) into e_base when not
+// nullptr. t_base: kProbWeights targets at the group's first sample.
+template <int kKind, class D, typename T = hn::TFromD<D>>
 HWY_INLINE void GroupExp(const Group<D>& g, const T* x, int64_t C, T* e_base,
                          const RowWeights<T>& rw, const T* t_base, T* max, double* sum,
                          double* wsum, double* qsum) {
@@ -382,10 +456,10 @@ HWY_INLINE void GroupExp(const Group<D>& g, const T* x, int64_t C, T* e_base,
     const V<D> e = g.Masked(ExpNonPositive(d, v));
     if (e_base) g.Store(e, e_base, c);
     s.Add(e);
-    if (rw.kind == RowWeights<T>::kClass) {
+    if constexpr (kKind == kClassWeights) {
       const V<D> w = hn::Set(d, rw.w ? rw.w[c] : T(1));
       ws.Add(g.Masked(hn::Mul(w, v)));
-    } else if (rw.kind == RowWeights<T>::kProb) {
+    } else if constexpr (kKind == kProbWeights) {
       V<D> q = g.Load(t_base, c, T(0));
       if (rw.smooth) q = hn::Add(hn::Mul(q, hn::Set(d, rw.one_minus_ls)), hn::Set(d, rw.uniform));
       if (rw.w) q = hn::Mul(hn::Set(d, rw.w[c]), q);
@@ -395,29 +469,26 @@ HWY_INLINE void GroupExp(const Group<D>& g, const T* x, int64_t C, T* e_base,
     }
   }
   s.Store(sum);
-  ws.Store(wsum);
-  qs.Store(qsum);
+  if constexpr (kKind != kNoWeights) ws.Store(wsum);
+  if constexpr (kKind == kProbWeights) qs.Store(qsum);
 }
 
-template <bool kGrad, typename T>
-ClassSums IndexLanes(const ClassIndexArgs<T>& a) {
+template <bool kGrad, int kKind, typename T>
+ClassSums IndexLanesK(const ClassIndexArgs<T>& a) {
   using D = hn::ScalableTag<T>;
   const D d;
   using VD = V<D>;
   const size_t N = hn::Lanes(d);
   const int64_t C = a.classes, S = a.stride;
-  const bool smooth = a.label_smoothing > 0;
+  constexpr bool smooth = kKind == kClassWeights;
   const T ls = static_cast<T>(a.label_smoothing);
   const T smooth_scale = ls / static_cast<T>(C);
   const T wsum_t = static_cast<T>(a.weight_total);
   RowWeights<T> rw;
-  if (smooth) {
-    rw.kind = RowWeights<T>::kClass;
-    rw.w = a.weight;
-  }
+  rw.w = a.weight;
   ClassSums sums;
-  HWY_ALIGN T max[kMaxLanes<T>], inv[kMaxLanes<T>], coef[kMaxLanes<T>], bsm[kMaxLanes<T>],
-      ignored[kMaxLanes<T>];
+  HWY_ALIGN T max[kMaxLanes<T>], inv[kMaxLanes<T>], log_sums[kMaxLanes<T>], coef[kMaxLanes<T>],
+      bsm[kMaxLanes<T>], ignored[kMaxLanes<T>];
   double sum[kMaxLanes<T>], wsum[kMaxLanes<T>], qsum[kMaxLanes<T>];
   T e_t[kMaxLanes<T>];
   for (int64_t i0 = 0; i0 < a.count; i0 += static_cast<int64_t>(N)) {
@@ -425,14 +496,17 @@ ClassSums IndexLanes(const ClassIndexArgs<T>& a) {
     const Group<D> g{d, lanes, S, lanes == N};
     const T* x = a.x + i0;
     T* gb = kGrad ? a.grad + i0 : nullptr;
-    GroupExp(g, x, C, gb, rw, static_cast<const T*>(nullptr), max, sum, wsum, qsum);
+    GroupExp<kKind>(g, x, C, gb, rw, static_cast<const T*>(nullptr), max, sum, wsum, qsum);
+    LogAndInverse(sum, lanes, log_sums, inv);
     for (size_t j = 0; j < N; ++j) {
-      inv[j] = coef[j] = bsm[j] = ignored[j] = 0;
-      if (j >= lanes) continue;
+      coef[j] = bsm[j] = ignored[j] = 0;
+      if (j >= lanes) {
+        inv[j] = 0;
+        continue;
+      }
       const int64_t i = i0 + static_cast<int64_t>(j);
       const int64_t t = a.target[i];
-      const T log_sum = static_cast<T>(std::log(sum[j]));
-      inv[j] = static_cast<T>(1.0 / sum[j]);
+      const T log_sum = log_sums[j];
       if (t == a.ignore_index) {
         ignored[j] = 1;
         if (a.loss) a.loss[i] = 0;
@@ -483,6 +557,12 @@ ClassSums IndexLanes(const ClassIndexArgs<T>& a) {
 }
 
 template <bool kGrad, typename T>
+ClassSums IndexLanes(const ClassIndexArgs<T>& a) {
+  return a.label_smoothing > 0 ? IndexLanesK<kGrad, kClassWeights>(a)
+                               : IndexLanesK<kGrad, kNoWeights>(a);
+}
+
+template <bool kGrad, typename T>
 double ProbLanes(const ClassProbArgs<T>& a) {
   using D = hn::ScalableTag<T>;
   const D d;
@@ -491,13 +571,13 @@ double ProbLanes(const ClassProbArgs<T>& a) {
   const int64_t C = a.classes, S = a.stride;
   const T ls = static_cast<T>(a.label_smoothing);
   RowWeights<T> rw;
-  rw.kind = RowWeights<T>::kProb;
   rw.w = a.weight;
   rw.smooth = a.label_smoothing > 0;
   rw.one_minus_ls = T(1) - ls;
   rw.uniform = ls / static_cast<T>(C);
   double total = 0;
-  HWY_ALIGN T max[kMaxLanes<T>], inv[kMaxLanes<T>], go[kMaxLanes<T>], qs[kMaxLanes<T>];
+  HWY_ALIGN T max[kMaxLanes<T>], inv[kMaxLanes<T>], log_sums[kMaxLanes<T>], go[kMaxLanes<T>],
+      qs[kMaxLanes<T>];
   double sum[kMaxLanes<T>], wsum[kMaxLanes<T>], qsum[kMaxLanes<T>];
   for (int64_t i0 = 0; i0 < a.count; i0 += static_cast<int64_t>(N)) {
     const size_t lanes = std::min<size_t>(N, static_cast<size_t>(a.count - i0));
@@ -505,19 +585,21 @@ double ProbLanes(const ClassProbArgs<T>& a) {
     const T* x = a.x + i0;
     const T* tb = a.target + i0;
     T* gb = kGrad ? a.grad + i0 : nullptr;
-    GroupExp(g, x, C, gb, rw, tb, max, sum, wsum, qsum);
+    GroupExp<kProbWeights>(g, x, C, gb, rw, tb, max, sum, wsum, qsum);
+    LogAndInverse(sum, lanes, log_sums, inv);
     for (size_t j = 0; j < N; ++j) {
-      inv[j] = go[j] = qs[j] = 0;
-      if (j >= lanes) continue;
+      go[j] = qs[j] = 0;
+      if (j >= lanes) {
+        inv[j] = 0;
+        continue;
+      }
       const int64_t i = i0 + static_cast<int64_t>(j);
-      const T log_sum = static_cast<T>(std::log(sum[j]));
-      const double li = static_cast<double>(log_sum) * qsum[j] - wsum[j];
+      const double li = static_cast<double>(log_sums[j]) * qsum[j] - wsum[j];
       if (a.loss) {
         a.loss[i] = static_cast<T>(li);
       } else {
         total += li;
       }
-      inv[j] = static_cast<T>(1.0 / sum[j]);
       go[j] = a.go ? a.go[i] : static_cast<T>(a.grad_scale);
       qs[j] = static_cast<T>(qsum[j]);
     }
@@ -542,20 +624,17 @@ void SoftmaxLanes(int64_t count, int64_t C, int64_t S, const T* x_all, T* y_all)
   using VD = V<D>;
   const size_t N = hn::Lanes(d);
   const RowWeights<T> none;
-  HWY_ALIGN T max[kMaxLanes<T>], scale[kMaxLanes<T>];
+  HWY_ALIGN T max[kMaxLanes<T>], scale[kMaxLanes<T>], log_sums[kMaxLanes<T>], inv[kMaxLanes<T>];
   double sum[kMaxLanes<T>], unused[kMaxLanes<T>], unused2[kMaxLanes<T>];
   for (int64_t i0 = 0; i0 < count; i0 += static_cast<int64_t>(N)) {
     const size_t lanes = std::min<size_t>(N, static_cast<size_t>(count - i0));
     const Group<D> g{d, lanes, S, lanes == N};
     const T* x = x_all + i0;
     T* y = y_all + i0;
-    GroupExp(g, x, C, kLog ? nullptr : y, none, static_cast<const T*>(nullptr), max, sum, unused,
-             unused2);
-    for (size_t j = 0; j < N; ++j) {
-      scale[j] = j >= lanes ? T(0)
-                 : kLog     ? static_cast<T>(std::log(sum[j]))
-                            : static_cast<T>(1.0 / sum[j]);
-    }
+    GroupExp<kNoWeights>(g, x, C, kLog ? nullptr : y, none, static_cast<const T*>(nullptr), max,
+                         sum, unused, unused2);
+    LogAndInverse(sum, lanes, log_sums, inv);
+    for (size_t j = 0; j < N; ++j) scale[j] = j >= lanes ? T(0) : kLog ? log_sums[j] : inv[j];
     const VD vs = hn::Load(d, scale), vm = hn::Load(d, max);
     for (int64_t c = 0; c < C; ++c) {
       if constexpr (kLog) {
