@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/elementwise.h"
 #include "core/internal.h"
 
 namespace lossservice::internal {
@@ -219,29 +220,76 @@ absl::StatusOr<LossPlan> Check(const LossRequest& r, const MultiLabelSoftMarginO
 }
 
 void Compute(const LossRequest& r, const MultiLabelSoftMarginOptions& o, const LossPlan& plan,
-             void* loss, void* grad, const ComputeContext& ctx) {
+             void* loss_out, void* grad_out, const ComputeContext& ctx) {
   const Rows rows = LastDimRows(r.input);
   DispatchFloat(plan.dtype, [&]<typename T>() {
+    // The element losses of simd::PointOp::kMultiLabelSoftMargin (the class
+    // weights as a broadcast operand), summed per row and divided by C; the
+    // gradient's upstream factor is g / C.
     const T* x = r.input.data_as<T>();
-    const TensorView& y = *r.target;
+    T* loss = static_cast<T*>(loss_out);
+    T* grad = static_cast<T*>(grad_out);
     const int64_t C = rows.length;
-    ReduceRows<T>(r, plan, rows, loss, grad, ctx, [&] {
-      return [&](int64_t i, Acc g, T* grad_row) {
-        const T* xr = x + i * C;
-        const Acc gc = g / static_cast<Acc>(C);
-        Acc sum = 0;
-        for (int64_t c = 0; c < C; ++c) {
-          const double xc = xr[c], yc = FloatAt<double>(y, i * C + c);
-          const double wc = o.weight ? static_cast<double>(FloatAt<T>(*o.weight, c)) : 1.0;
-          sum += -(yc * LogSigmoid(xc) + (1 - yc) * LogSigmoid(-xc)) * wc;
-          if (grad_row) {
-            grad_row[c] = static_cast<T>(
-                gc * wc * ((1 - yc) * LogSigmoidGrad(-xc) - yc * LogSigmoidGrad(xc)));
+    const bool none = r.reduction == Reduction::kNone;
+    internal::PointOperands<T> ops;
+    ops.y = Operand<T>(*r.target, r.input.shape);
+    if (o.weight) ops.w = Operand<T>(*o.weight, r.input.shape);
+    const Upstream<T> up = UpstreamOf<T>(r, plan);
+    const double per_class = 1.0 / static_cast<double>(C);
+    const auto chunk = [&](int64_t row_begin, int64_t row_end) {
+      T ybuf[kBlock], wbuf[kBlock], gobuf[kBlock], element_loss[kBlock];
+      double sum = 0;      // of the chunk's row losses
+      double row_sum = 0;  // of the current row's element losses
+      const int64_t end = row_end * C;
+      for (int64_t b = row_begin * C; b < end; b += kBlock) {
+        const int64_t n = std::min(kBlock, end - b);
+        simd::PointArgs<T> a;
+        a.n = n;
+        a.x = x + b;
+        a.y = ops.y.Get(b, n, ybuf);
+        a.w = ops.w.Get(b, n, wbuf);
+        a.loss = element_loss;
+        a.grad = grad ? grad + b : nullptr;
+        if (up.per_element.present()) {
+          T go = 0;
+          for (int64_t i = 0; i < n; ++i) {
+            if (i == 0 || (b + i) % C == 0) go = *up.per_element.Get((b + i) / C, 1, &go);
+            gobuf[i] = static_cast<T>(static_cast<double>(go) * per_class);
+          }
+          a.go = gobuf;
+        } else {
+          a.grad_scale = up.uniform * per_class;
+        }
+        simd::Point(simd::PointOp::kMultiLabelSoftMargin, {}, a);
+        for (int64_t i = 0; i < n; ++i) {
+          row_sum += static_cast<double>(element_loss[i]);
+          if ((b + i + 1) % C != 0) continue;
+          const int64_t row = (b + i) / C;
+          if (none) {
+            loss[row] = static_cast<T>(row_sum / static_cast<double>(C));
+          } else {
+            sum += row_sum / static_cast<double>(C);
+          }
+          row_sum = 0;
+        }
+      }
+      if (C == 0) {  // rows without classes: 0 / 0, as in PyTorch
+        for (int64_t row = row_begin; row < row_end; ++row) {
+          if (none) {
+            loss[row] = static_cast<T>(0.0 / static_cast<double>(C));
+          } else {
+            sum += 0.0 / static_cast<double>(C);
           }
         }
-        return sum / static_cast<Acc>(C);
-      };
-    });
+      }
+      return sum;
+    };
+    const int64_t per_chunk = UnitsPerChunk(C);
+    if (none) {
+      ForEachChunk(ctx, rows.count, per_chunk, [&](int64_t, int64_t b, int64_t e) { chunk(b, e); });
+      return;
+    }
+    WriteReduced(r, plan, loss, SumChunks<double>(ctx, rows.count, per_chunk, chunk));
   });
 }
 

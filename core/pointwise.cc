@@ -1,15 +1,18 @@
 // Point-wise losses: huber, smooth_l1, kl_div, poisson_nll, gaussian_nll,
 // soft_margin, hinge_embedding, margin_ranking.
 //
-// Elements are evaluated in double lanes, also for float32 inputs, with
-// PyTorch's own formula (no rewriting into a "more stable" form, which would
-// change where PyTorch overflows): float32 results then equal PyTorch's
-// float64 evaluation of the same values rounded once, instead of overflowing
-// early (soft_margin's exp(-y x) at |x| > 88) or losing digits to
-// cancellation (kl_div's y log y - y x). huber and smooth_l1 have neither
-// (no transcendental, no cancellation: |d| - delta / 2 >= delta / 2): they
-// run in the input's type, like mse and l1, unless delta (beta) is so large
-// that the quadratic branch d^2 / 2 could overflow float32. The kernels are
+// kl_div, poisson_nll, gaussian_nll, hinge_embedding and margin_ranking
+// evaluate elements in double lanes, also for float32 inputs, with PyTorch's
+// own formula: float32 results then equal PyTorch's float64 evaluation of
+// the same values rounded once, instead of overflowing early (poisson's
+// exp(x) at x > 88) or losing digits to cancellation (kl_div's y log y - y x,
+// poisson's exp(x) - y x), and their comparisons (margin_ranking's clamp)
+// decide as the float64 reference does. huber and smooth_l1 have neither (no
+// transcendental, no cancellation: |d| - delta / 2 >= delta / 2): they run in
+// the input's type, like mse and l1, unless delta (beta) is so large that the
+// quadratic branch d^2 / 2 could overflow float32. soft_margin runs in the
+// input's type as softplus, finite where PyTorch's float32 overflows, with
+// the float64 reference's overflow kept explicitly. The kernels are
 // simd::PointOp's.
 #include <cmath>
 
@@ -205,8 +208,10 @@ void Compute(const LossRequest& r, const GaussianNllOptions& o, const LossPlan& 
 }
 
 // torch.nn.SoftMarginLoss: log(1 + exp(-y x)), gradient -y z / (1 + z) with
-// z = exp(-y x), PyTorch's formulas: exp overflows (to an infinite loss and a
-// NaN gradient) where PyTorch's float64 does, for -y x > ~709.
+// z = exp(-y x), evaluated as softplus(v) = max(v, 0) + log1p(exp(-|v|)) and
+// -y sigmoid(v) for v = -y x (the same values, without overflow); past
+// v = 709.78, where PyTorch's float64 exp overflows, the loss is inf and the
+// gradient NaN, as there.
 absl::StatusOr<LossPlan> Check(const LossRequest& r, const SoftMarginOptions&) {
   LOSS_RETURN_IF_ERROR(CheckTargetLikeInput(r));
   return PlanFor(r, r.input.shape);

@@ -177,6 +177,7 @@ const std::vector<OpCase>& PointOps() {
       {PointOp::kGaussian, {1e-6, false}, "gaussian"},
       {PointOp::kGaussian, {1e-6, true}, "gaussian_full"},
       {PointOp::kSoftMargin, {}, "soft_margin"},
+      {PointOp::kMultiLabelSoftMargin, {}, "multilabel_soft_margin"},
       {PointOp::kHingeEmbedding, {1.0}, "hinge_embedding"},
       {PointOp::kMarginRanking, {0.3}, "margin_ranking"},
   };
@@ -239,6 +240,7 @@ PointData<T> MakePointData(PointOp op, int64_t n, std::mt19937_64& rng) {
       break;
     case PointOp::kKlDiv:
     case PointOp::kPoisson:
+    case PointOp::kMultiLabelSoftMargin:
       d.x = Values<T>(rng, n, 0.1, gauss);
       d.y = Values<T>(rng, n, 0.1, prob);
       break;
@@ -256,7 +258,8 @@ PointData<T> MakePointData(PointOp op, int64_t n, std::mt19937_64& rng) {
 template <typename T>
 void CheckPointOp(const OpCase& oc, int64_t n, std::mt19937_64& rng) {
   const PointData<T> d = MakePointData<T>(oc.op, n, rng);
-  const bool weighted = oc.op == PointOp::kBce || oc.op == PointOp::kBceWithLogits;
+  const bool weighted = oc.op == PointOp::kBce || oc.op == PointOp::kBceWithLogits ||
+                        oc.op == PointOp::kMultiLabelSoftMargin;
   for (int variant = 0; variant < (weighted ? 4 : 1); ++variant) {
     for (int grad_mode = 0; grad_mode < 3; ++grad_mode) {  // none, uniform, per element
       SCOPED_TRACE(::testing::Message() << oc.name << " n=" << n << " variant=" << variant

@@ -26,6 +26,9 @@ struct In {
   V<D> x, y, z, pw;
 };
 
+// exp(v) overflows float64 past this v (log(DBL_MAX)).
+constexpr double kExpOverflow64 = 709.782712893384;
+
 // Operands an op reads besides x (the loop loads no others).
 constexpr int kY = 1, kZ = 2, kPw = 4, kWeighted = 8;
 
@@ -252,16 +255,61 @@ struct GaussianOp {
   }
 };
 
+// log(1 + e^v) for v = -y x as max(v, 0) + log1p(e^-|v|), which is finite
+// where PyTorch's float32 log1p(exp(v)) overflows; past v = 709.78, where
+// PyTorch's float64 exp overflows, the loss is inf and the gradient
+// -y inf / (1 + inf) = NaN, as there. Gradient -y sigmoid(v).
 struct SoftMarginOp {
-  static constexpr bool kDouble = true;
+  static constexpr bool kDouble = false;
   static constexpr int kOperands = kY;
   template <class D>
   HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams&, V<D>& loss,
                              V<D>& grad) const {
+    using T = hn::TFromD<D>;
+    const V<D> one = hn::Set(dc, T(1));
     const V<D> neg_y = hn::Neg(in.y);
-    const V<D> e = ExpAll(dc, hn::Mul(neg_y, in.x));
-    loss = Log1pAll(dc, e);
-    grad = hn::Div(hn::Mul(neg_y, e), hn::Add(hn::Set(dc, 1.0), e));
+    const V<D> v = hn::Mul(neg_y, in.x);
+    const V<D> e = ExpNonPositive(dc, hn::Neg(hn::Abs(v)));
+    const V<D> r = hn::Div(one, hn::Add(one, e));
+    const auto non_negative = hn::Ge(v, hn::Zero(dc));
+    const auto overflow = hn::Gt(v, hn::Set(dc, static_cast<T>(kExpOverflow64)));
+    const V<D> softplus = hn::Add(hn::Max(v, hn::Zero(dc)), Log1pAboveMinus1(dc, e));
+    loss = hn::IfThenElse(overflow, hn::Set(dc, std::numeric_limits<T>::infinity()), softplus);
+    const V<D> sig = hn::IfThenElse(non_negative, r, hn::Mul(e, r));
+    grad = hn::IfThenElse(overflow, hn::Set(dc, std::numeric_limits<T>::quiet_NaN()),
+                          hn::Mul(neg_y, sig));
+    // A NaN v keeps its NaN (max and the select above would lose it).
+    loss = hn::IfThenElse(hn::IsNaN(v), v, loss);
+    grad = hn::IfThenElse(hn::IsNaN(v), v, grad);
+  }
+};
+
+// PyTorch's logsigmoid(x) = min(x, 0) - log1p(e^-|x|) and logsigmoid(-x),
+// sharing the exp; the formula as written (x = +-inf with the matching label
+// gives 0 * -inf = NaN, as in PyTorch). Gradient (1 - y) sigmoid(x) -
+// y sigmoid(-x), both sigmoids without cancellation.
+struct MultiLabelSoftMarginOp {
+  static constexpr bool kDouble = false;
+  static constexpr int kOperands = kY | kWeighted;
+  template <class D>
+  HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams&, V<D>& loss,
+                             V<D>& grad) const {
+    using T = hn::TFromD<D>;
+    const V<D> one = hn::Set(dc, T(1));
+    const V<D> zero = hn::Zero(dc);
+    const V<D> e = ExpNonPositive(dc, hn::Neg(hn::Abs(in.x)));
+    const V<D> lp = Log1pAboveMinus1(dc, e);
+    const V<D> ls_pos = hn::Sub(hn::Min(in.x, zero), lp);
+    const V<D> ls_neg = hn::Sub(hn::Min(hn::Neg(in.x), zero), lp);
+    const V<D> one_minus_y = hn::Sub(one, in.y);
+    loss = hn::Neg(hn::Add(hn::Mul(in.y, ls_pos), hn::Mul(one_minus_y, ls_neg)));
+    const V<D> r = hn::Div(one, hn::Add(one, e));
+    const auto non_negative = hn::Ge(in.x, zero);
+    const V<D> sig = hn::IfThenElse(non_negative, r, hn::Mul(e, r));
+    const V<D> sig_neg = hn::IfThenElse(non_negative, hn::Mul(e, r), r);
+    grad = hn::Sub(hn::Mul(one_minus_y, sig), hn::Mul(in.y, sig_neg));
+    // min() may drop a NaN x; the formula keeps it.
+    loss = hn::IfThenElse(hn::IsNaN(in.x), in.x, loss);
   }
 };
 
@@ -404,6 +452,7 @@ double PointT(PointOp op, const PointParams& p, const PointArgs<T>& a) {
     case PointOp::kPoisson: return Run(PoissonOp{}, p, a);
     case PointOp::kGaussian: return Run(GaussianOp{}, p, a);
     case PointOp::kSoftMargin: return Run(SoftMarginOp{}, p, a);
+    case PointOp::kMultiLabelSoftMargin: return Run(MultiLabelSoftMarginOp{}, p, a);
     case PointOp::kHingeEmbedding: return Run(HingeEmbeddingOp{}, p, a);
     case PointOp::kMarginRanking: return Run(MarginRankingOp{}, p, a);
   }
@@ -637,8 +686,23 @@ Element<C> Eval(PointOp op, const PointParams& p, C x, C y, C z, C pw, bool has_
       return {loss, d / v};
     }
     case PointOp::kSoftMargin: {
-      const C e = std::exp(-y * x);
-      return {std::log1p(e), -y * e / (C(1) + e)};
+      const C v = -y * x;
+      if (std::isnan(v)) return {v, v};
+      if (v > C(709.782712893384)) {
+        return {std::numeric_limits<C>::infinity(), std::numeric_limits<C>::quiet_NaN()};
+      }
+      const C e = std::exp(-std::abs(v));
+      const C sig = v >= 0 ? C(1) / (C(1) + e) : e / (C(1) + e);
+      return {std::max(v, C(0)) + std::log1p(e), -y * sig};
+    }
+    case PointOp::kMultiLabelSoftMargin: {
+      const C e = std::exp(-std::abs(x));
+      const C lp = std::log1p(e);
+      const C ls_pos = std::min(x, C(0)) - lp, ls_neg = std::min(-x, C(0)) - lp;
+      const C sig = x >= 0 ? C(1) / (C(1) + e) : e / (C(1) + e);
+      const C sig_neg = x >= 0 ? e / (C(1) + e) : C(1) / (C(1) + e);
+      const C loss = std::isnan(x) ? x : -(y * ls_pos + (C(1) - y) * ls_neg);
+      return {loss, (C(1) - y) * sig - y * sig_neg};
     }
     case PointOp::kHingeEmbedding: {
       C loss = 0, grad = 0;
@@ -670,6 +734,8 @@ bool ComputesInDouble(PointOp op) {
     case PointOp::kBceWithLogits:
     case PointOp::kHuber:
     case PointOp::kSmoothL1:
+    case PointOp::kSoftMargin:
+    case PointOp::kMultiLabelSoftMargin:
       return false;
     default:
       return true;

@@ -31,7 +31,10 @@ enum class PointOp : uint8_t {
   kPoissonLog,      ///< double; e^x - y x (+ Stirling when full), grad e^x - y
   kPoisson,         ///< double; x - y log(x + a) (+ Stirling), grad 1 - y / (x + a)
   kGaussian,        ///< double; z = var, a = eps; (log v + (x - y)^2 / v) / 2 (+ log(2 pi) / 2)
-  kSoftMargin,      ///< double; log1p(e^(-y x)), grad -y e / (1 + e)
+  kSoftMargin,      ///< log1p(e^v), v = -y x, as softplus; inf (NaN grad) past float64's
+                    ///< overflow of e^v, v > 709.78, as PyTorch's float64; grad -y sigmoid(v)
+  kMultiLabelSoftMargin,  ///< -(y logsigmoid(x) + (1 - y) logsigmoid(-x)) (w: class weights);
+                          ///< grad (1 - y) sigmoid(x) - y sigmoid(-x)
   kHingeEmbedding,  ///< double; a = margin; PyTorch's where() composition
   kMarginRanking,   ///< double; z = input2, a = margin; max(0, -y (x - z) + a)
 };
