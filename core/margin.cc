@@ -14,6 +14,7 @@
 
 #include "core/elementwise.h"
 #include "core/internal.h"
+#include "core/simd/rows.h"
 
 namespace lossservice::internal {
 using Acc = double;
@@ -69,6 +70,40 @@ void ReduceRows(const LossRequest& r, const LossPlan& plan, const Rows& rows, vo
         loss[i] = static_cast<T>(li);
       } else {
         sum += li;
+      }
+    }
+    return sum;
+  };
+  const int64_t per_chunk = UnitsPerChunk(rows.length);
+  if (none) {
+    ForEachChunk(ctx, rows.count, per_chunk, [&](int64_t, int64_t b, int64_t e) { chunk(b, e); });
+    return;
+  }
+  WriteReduced(r, plan, loss, SumChunks<double>(ctx, rows.count, per_chunk, chunk));
+}
+
+// ReduceRows for kernels that take many rows at once: fn(begin, end, g,
+// loss) gets rows [begin, end), g[i - begin] their upstream gradients (as in
+// ReduceRows), and writes their losses (double) to loss[i - begin].
+template <typename T, typename F>
+void ReduceRowChunks(const LossRequest& r, const LossPlan& plan, const Rows& rows,
+                     void* loss_out, const ComputeContext& ctx, F&& fn) {
+  T* loss = static_cast<T*>(loss_out);
+  const bool none = r.reduction == Reduction::kNone;
+  const Upstream<T> up = UpstreamOf<T>(r, plan);
+  const auto chunk = [&](int64_t begin, int64_t end) {
+    const size_t n = static_cast<size_t>(end - begin);
+    absl::InlinedVector<double, 256> g(n), row_loss(n);
+    absl::InlinedVector<T, 256> go(n);
+    const T* per = up.per_element.Get(begin, end - begin, go.data());
+    for (size_t i = 0; i < n; ++i) g[i] = per ? static_cast<double>(per[i]) : up.uniform;
+    fn(begin, end, g.data(), row_loss.data());
+    Acc sum = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (none) {
+        loss[begin + static_cast<int64_t>(i)] = static_cast<T>(row_loss[i]);
+      } else {
+        sum += row_loss[i];
       }
     }
     return sum;
@@ -329,35 +364,36 @@ absl::StatusOr<LossPlan> Check(const LossRequest& r, const MultiMarginOptions& o
 }
 
 void Compute(const LossRequest& r, const MultiMarginOptions& o, const LossPlan& plan, void* loss,
-             void* grad, const ComputeContext& ctx) {
-  Rows rows = *CheckMarginClassInput(r.input, "multi_margin");
+             void* grad_out, const ComputeContext& ctx) {
+  const Rows rows = *CheckMarginClassInput(r.input, "multi_margin");
   DispatchFloat(plan.dtype, [&]<typename T>() {
-    const T* x = r.input.data_as<T>();
     const int64_t C = rows.length;
-    const double margin = o.margin;
-    const bool square = o.p == 2;
-    ReduceRows<T>(r, plan, rows, loss, grad, ctx, [&] {
-      return [&](int64_t i, Acc g, T* grad_row) {
-        const T* xr = x + i * C;
-        const int64_t y = IndexAt(*r.target, i);
-        const double xy = xr[y];
-        const double wy = o.weight ? static_cast<double>(FloatAt<T>(*o.weight, y)) : 1.0;
-        const double gc = g * wy / static_cast<double>(C);
-        Acc sum = 0, grad_y = 0;
-        for (int64_t c = 0; c < C; ++c) {
-          if (c == y) continue;
-          const double z = margin - xy + static_cast<double>(xr[c]);
-          double gz = 0;
-          if (z > 0) {
-            sum += (square ? z * z : z) * wy;
-            gz = square ? 2 * z * gc : gc;
-          }
-          if (grad_row) grad_row[c] = static_cast<T>(gz);
-          grad_y -= gz;
-        }
-        if (grad_row) grad_row[y] = static_cast<T>(grad_y);
-        return sum / static_cast<Acc>(C);
-      };
+    Scratch<T> w_scratch;
+    const T* w = o.weight ? AsFloat<T>(*o.weight, w_scratch) : nullptr;
+    T* grad = static_cast<T*>(grad_out);
+    ReduceRowChunks<T>(r, plan, rows, loss, ctx,
+                       [&](int64_t begin, int64_t end, const double* g, double* row_loss) {
+      const size_t n = static_cast<size_t>(end - begin);
+      absl::InlinedVector<int64_t, 256> target(n);
+      absl::InlinedVector<double, 256> gc(n);
+      for (size_t i = 0; i < n; ++i) {
+        target[i] = IndexAt(*r.target, begin + static_cast<int64_t>(i));
+        const double wy = w ? static_cast<double>(w[target[i]]) : 1.0;
+        gc[i] = g[i] * wy / static_cast<double>(C);
+      }
+      simd::MultiMarginArgs<T> a;
+      a.count = static_cast<int64_t>(n);
+      a.classes = C;
+      a.x = r.input.data_as<T>() + begin * C;
+      a.target = target.data();
+      a.weight = w;
+      a.margin = o.margin;
+      a.square = o.p == 2;
+      a.g = gc.data();
+      a.loss = row_loss;
+      a.grad = grad ? grad + begin * C : nullptr;
+      simd::MultiMargin(a);
+      for (size_t i = 0; i < n; ++i) row_loss[i] /= static_cast<Acc>(C);
     });
   });
 }
@@ -415,56 +451,33 @@ absl::StatusOr<LossPlan> Check(const LossRequest& r, const MultiLabelMarginOptio
 }
 
 void Compute(const LossRequest& r, const MultiLabelMarginOptions&, const LossPlan& plan,
-             void* loss, void* grad, const ComputeContext& ctx) {
+             void* loss, void* grad_out, const ComputeContext& ctx) {
   const Rows rows = *CheckMarginClassInput(r.input, "multilabel_margin");
   DispatchFloat(plan.dtype, [&]<typename T>() {
     const T* x = r.input.data_as<T>();
+    T* grad = static_cast<T*>(grad_out);
     const int64_t C = rows.length;
-    ReduceRows<T>(r, plan, rows, loss, grad, ctx, [&] {
-      // Per class of the current sample: whether it is a label, and how often
-      // it enters an active term (+1 as a non-label, -1 as a label).
-      struct Row {
-        absl::InlinedVector<char, 64> is_label;
-        absl::InlinedVector<int64_t, 64> hits;
-        const T* x;
-        const TensorView* target;
-        int64_t C;
-        Acc operator()(int64_t i, Acc g, T* grad_row) {
-          const T* xr = x + i * C;
-          std::fill(is_label.begin(), is_label.end(), 0);
-          std::fill(hits.begin(), hits.end(), 0);
-          int64_t labels = 0;
-          absl::InlinedVector<int64_t, 64> label;
-          while (labels < C && IndexAt(*target, i * C + labels) >= 0) {
-            label.push_back(IndexAt(*target, i * C + labels));
-            is_label[label.back()] = 1;
-            ++labels;
-          }
-          Acc sum = 0;
-          for (int64_t j = 0; j < labels; ++j) {
-            const int64_t l = label[j];
-            const double x_label = xr[l];
-            for (int64_t c = 0; c < C; ++c) {
-              if (is_label[c]) continue;
-              const double z = 1.0 - x_label + static_cast<double>(xr[c]);
-              if (z > 0) {
-                sum += z;
-                --hits[l];
-                ++hits[c];
-              }
-            }
-          }
-          if (grad_row) {
-            const double gc = g / static_cast<double>(C);
-            for (int64_t c = 0; c < C; ++c) {
-              grad_row[c] = static_cast<T>(static_cast<double>(hits[c]) * gc);
-            }
-          }
-          return sum / static_cast<Acc>(C);
+    ReduceRowChunks<T>(r, plan, rows, loss, ctx,
+                       [&](int64_t begin, int64_t end, const double* g, double* row_loss) {
+      // Per class of the current sample: whether it is a label (1.0), and
+      // how often it enters an active term.
+      absl::InlinedVector<double, 64> is_label(static_cast<size_t>(C)), hits(static_cast<size_t>(C));
+      absl::InlinedVector<int64_t, 64> labels;
+      for (int64_t i = begin; i < end; ++i) {
+        std::fill(is_label.begin(), is_label.end(), 0.0);
+        labels.clear();
+        while (static_cast<int64_t>(labels.size()) < C) {
+          const int64_t l = IndexAt(*r.target, i * C + static_cast<int64_t>(labels.size()));
+          if (l < 0) break;
+          labels.push_back(l);
+          is_label[l] = 1.0;
         }
-      };
-      return Row{absl::InlinedVector<char, 64>(static_cast<size_t>(C)),
-                 absl::InlinedVector<int64_t, 64>(static_cast<size_t>(C)), x, &*r.target, C};
+        double sum = 0;
+        simd::MultiLabelMarginRow(x + i * C, C, labels.data(), static_cast<int64_t>(labels.size()),
+                                  is_label.data(), g[i - begin] / static_cast<double>(C),
+                                  hits.data(), grad ? grad + i * C : nullptr, &sum);
+        row_loss[i - begin] = sum / static_cast<Acc>(C);
+      }
     });
   });
 }
@@ -504,7 +517,7 @@ int TargetSign(const TensorView& t, int64_t i) {
 }  // namespace
 
 void Compute(const LossRequest& r, const CosineEmbeddingOptions& o, const LossPlan& plan,
-             void* loss, void* grad, const ComputeContext& ctx) {
+             void* loss_out, void* grad_out, const ComputeContext& ctx) {
   const Rows rows = LastDimRows(r.input);
   DispatchFloat(plan.dtype, [&]<typename T>() {
     // PyTorch's EPSILON is a float, also for float64 inputs.
@@ -512,7 +525,43 @@ void Compute(const LossRequest& r, const CosineEmbeddingOptions& o, const LossPl
     const T* x1 = r.input.data_as<T>();
     const int64_t D = rows.length;
     const double margin = o.margin;
-    ReduceRows<T>(r, plan, rows, loss, grad, ctx, [&] {
+    if (o.input2->dtype == FloatDType<T>()) {
+      // The three dot products per row, then the gradient
+      // x2 (g_cos / denom) - x1 (g_cos cos / mag1), in double lanes.
+      const T* x2 = o.input2->data_as<T>();
+      T* grad = static_cast<T*>(grad_out);
+      ReduceRowChunks<T>(r, plan, rows, loss_out, ctx,
+                         [&](int64_t begin, int64_t end, const double* g, double* row_loss) {
+        const size_t n = static_cast<size_t>(end - begin);
+        absl::InlinedVector<double, 256> ab(n), aa(n), bb(n), ca(n), cb(n);
+        simd::RowDots(x1 + begin * D, x2 + begin * D, D, static_cast<int64_t>(n), ab.data(),
+                      aa.data(), bb.data());
+        for (size_t i = 0; i < n; ++i) {
+          const double mag1 = aa[i] + kEpsilon, mag2 = bb[i] + kEpsilon;
+          const double denom = std::sqrt(mag1 * mag2);
+          const double cos = ab[i] / denom;
+          const int sign = TargetSign(*r.target, begin + static_cast<int64_t>(i));
+          double li = 0, g_cos = 0;
+          if (sign == 1) {
+            li = 1 - cos;
+            g_cos = -g[i];
+          } else if (sign == -1) {
+            const double v = cos - margin;
+            li = v < 0 ? 0.0 : v;  // NaN stays NaN
+            g_cos = v >= 0 ? g[i] : 0.0;
+          }
+          row_loss[i] = li;
+          ca[i] = g_cos * cos / mag1;
+          cb[i] = g_cos / denom;
+        }
+        if (grad) {
+          simd::RowCombine(x1 + begin * D, x2 + begin * D, D, static_cast<int64_t>(n), ca.data(),
+                           cb.data(), grad + begin * D);
+        }
+      });
+      return;
+    }
+    ReduceRows<T>(r, plan, rows, loss_out, grad_out, ctx, [&] {
       return [&](int64_t i, Acc g, T* grad_row) {
         const T* a = x1 + i * D;
         Acc prod = 0, mag1 = 0, mag2 = 0;
@@ -586,6 +635,45 @@ void Compute(const LossRequest& r, const TripletMarginOptions& o, const LossPlan
     const int64_t D = rows.length;
     const double eps = o.eps;
     const double p = o.p;
+    if ((p == 1 || p == 2) && o.positive->dtype == FloatDType<T>() &&
+        o.negative->dtype == FloatDType<T>()) {
+      // 1- and 2-norms in double lanes; RowNorm's rules for the rest.
+      const int pi = static_cast<int>(p);
+      const T* pos = o.positive->data_as<T>();
+      const T* neg = o.negative->data_as<T>();
+      T* grad_out = static_cast<T*>(grad);
+      ReduceRowChunks<T>(r, plan, rows, loss, ctx,
+                         [&](int64_t begin, int64_t end, const double* g, double* row_loss) {
+        const size_t n = static_cast<size_t>(end - begin);
+        const int64_t m = static_cast<int64_t>(n);
+        absl::InlinedVector<double, 256> n_pos(n), n_neg(n), n_swap(o.swap ? n : 0), c1(n), c2(n);
+        simd::TripletNorms(pi, anchor + begin * D, pos + begin * D, neg + begin * D, eps, D, m,
+                           n_pos.data(), n_neg.data(), o.swap ? n_swap.data() : nullptr);
+        const auto norm = [&](double v) { return pi == 2 ? std::sqrt(v) : v; };
+        for (size_t i = 0; i < n; ++i) {
+          const double d_pos = norm(n_pos[i]);
+          const double d_a_neg = norm(n_neg[i]);
+          double d_neg = d_a_neg, neg_share = 1;
+          if (o.swap) {
+            const double d_swap = norm(n_swap[i]);
+            neg_share = d_a_neg > d_swap ? 0.0 : d_a_neg == d_swap ? 0.5 : 1.0;
+            if (std::isnan(d_swap) || d_swap < d_neg) d_neg = d_swap;  // torch.minimum
+          }
+          const double v = o.margin + d_pos - d_neg;
+          row_loss[i] = v < 0 ? 0.0 : v;  // NaN stays NaN
+          const double g_v = v >= 0 ? g[i] : 0.0;
+          const double g_neg = -g_v * neg_share;
+          // norm_backward: g / norm (0 where the norm is 0) for p = 2, g for p = 1.
+          c1[i] = pi == 1 ? g_v : (d_pos == 0 ? 0.0 : g_v / d_pos);
+          c2[i] = pi == 1 ? g_neg : (d_a_neg == 0 ? 0.0 : g_neg / d_a_neg);
+        }
+        if (grad_out) {
+          simd::TripletGrad(pi, anchor + begin * D, pos + begin * D, neg + begin * D, eps, D, m,
+                            c1.data(), c2.data(), grad_out + begin * D);
+        }
+      });
+      return;
+    }
     ReduceRows<T>(r, plan, rows, loss, grad, ctx, [&] {
       // The row's positive and negative examples in the input's dtype.
       struct Row {

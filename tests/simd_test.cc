@@ -12,9 +12,11 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/simd/elementwise.h"
+#include "core/simd/rows.h"
 #include "core/simd/softmax.h"
 #include "gtest/gtest.h"
 #include "hwy/targets.h"
@@ -521,6 +523,127 @@ TEST(SimdKernels, SoftmaxFamilyMatchesTheReference) {
       CheckSoftmaxKernel<float>(l, rng);
       CheckSoftmaxKernel<double>(l, rng);
     }
+  });
+}
+
+// ---- the row-wise margin and embedding kernels -------------------------------------------
+
+const std::vector<std::pair<int64_t, int64_t>>& RowShapes() {  // (rows, length)
+  static const std::vector<std::pair<int64_t, int64_t>> shapes = {
+      {1, 1}, {3, 2}, {4, 7}, {2, 8}, {5, 9}, {3, 16}, {2, 17}, {2, 100}, {1, 1029}, {3, 0}};
+  return shapes;
+}
+
+template <typename T>
+std::vector<double> Doubles(const std::vector<T>& v) {
+  return std::vector<double>(v.begin(), v.end());
+}
+
+template <typename T>
+void CheckRowKernels(std::mt19937_64& rng) {
+  std::normal_distribution<double> normal(0, 2);
+  std::uniform_real_distribution<double> unit(0, 1);
+  const auto gauss = [&] { return normal(rng); };
+  const Tolerance<double> tol{1e-12, 1e-12};
+  const auto close = [&](const std::vector<double>& got, const std::vector<double>& want,
+                         const char* what) {
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_TRUE(Close<double>(got[i], want[i], tol)) << what << "[" << i << "]";
+    }
+  };
+  for (auto [n, L] : RowShapes()) {
+    SCOPED_TRACE(::testing::Message() << "rows=" << n << " length=" << L);
+    const std::vector<T> a = Values<T>(rng, n * L, 0.05, gauss), b = Values<T>(rng, n * L, 0.05, gauss),
+                         c = Values<T>(rng, n * L, 0.05, gauss);
+    std::vector<double> r1(n), r2(n), r3(n), q1(n), q2(n), q3(n);
+    RowDots(a.data(), b.data(), L, n, r1.data(), r2.data(), r3.data());
+    RowDotsReference(a.data(), b.data(), L, n, q1.data(), q2.data(), q3.data());
+    close(r1, q1, "ab");
+    close(r2, q2, "aa");
+    close(r3, q3, "bb");
+    std::vector<double> ca(n), cb(n);
+    for (int64_t i = 0; i < n; ++i) {
+      ca[i] = gauss();
+      cb[i] = gauss();
+    }
+    std::vector<T> out(n * L), out_ref(n * L);
+    RowCombine(a.data(), b.data(), L, n, ca.data(), cb.data(), out.data());
+    RowCombineReference(a.data(), b.data(), L, n, ca.data(), cb.data(), out_ref.data());
+    ExpectAllClose(out, out_ref, "combine");
+    for (int p : {1, 2}) {
+      SCOPED_TRACE(::testing::Message() << "p=" << p);
+      RowNormPower(p, a.data(), b.data(), 1e-6, L, n, r1.data());
+      RowNormPowerReference(p, a.data(), b.data(), 1e-6, L, n, q1.data());
+      close(r1, q1, "norm power");
+      // The fused norms are the three RowNormPower's.
+      std::vector<double> t1(n), t2(n), t3(n), u(n);
+      TripletNorms(p, a.data(), b.data(), c.data(), 1e-6, L, n, t1.data(), t2.data(), t3.data());
+      RowNormPowerReference(p, a.data(), b.data(), 1e-6, L, n, u.data());
+      close(t1, u, "triplet norm (a, pos)");
+      RowNormPowerReference(p, a.data(), c.data(), 1e-6, L, n, u.data());
+      close(t2, u, "triplet norm (a, neg)");
+      RowNormPowerReference(p, b.data(), c.data(), 1e-6, L, n, u.data());
+      close(t3, u, "triplet norm (pos, neg)");
+      TripletGrad(p, a.data(), b.data(), c.data(), 1e-6, L, n, ca.data(), cb.data(), out.data());
+      TripletGradReference(p, a.data(), b.data(), c.data(), 1e-6, L, n, ca.data(), cb.data(),
+                           out_ref.data());
+      ExpectAllClose(out, out_ref, "triplet grad");
+    }
+    if (L == 0) continue;
+    // multi_margin: random targets and weights, p = 1 and 2, with and
+    // without a gradient.
+    std::uniform_int_distribution<int64_t> cls(0, L - 1);
+    std::vector<int64_t> target(n);
+    for (int64_t& t : target) t = cls(rng);
+    std::vector<T> weight(L);
+    for (T& w : weight) w = static_cast<T>(0.1 + unit(rng));
+    for (bool square : {false, true}) {
+      MultiMarginArgs<T> m;
+      m.count = n;
+      m.classes = L;
+      m.x = a.data();
+      m.target = target.data();
+      m.weight = square ? weight.data() : nullptr;
+      m.margin = square ? 0.5 : 1.0;
+      m.square = square;
+      m.g = ca.data();
+      MultiMarginArgs<T> mr = m;
+      m.loss = r1.data();
+      mr.loss = q1.data();
+      m.grad = out.data();
+      mr.grad = out_ref.data();
+      MultiMargin(m);
+      MultiMarginReference(mr);
+      close(r1, q1, "multi_margin loss");
+      ExpectAllClose(out, out_ref, "multi_margin grad");
+    }
+    // multilabel_margin, one row at a time: a few labels, some repeated.
+    std::vector<double> is_label(L), hits(L);
+    for (int64_t i = 0; i < n; ++i) {
+      std::vector<int64_t> labels;
+      std::fill(is_label.begin(), is_label.end(), 0.0);
+      for (int64_t j = 0; j < std::min<int64_t>(L, 3); ++j) {
+        labels.push_back(cls(rng));
+        is_label[labels.back()] = 1;
+      }
+      std::vector<T> g(L), g_ref(L);
+      double l = 0, l_ref = 0;
+      MultiLabelMarginRow(a.data() + i * L, L, labels.data(), static_cast<int64_t>(labels.size()),
+                          is_label.data(), 0.3, hits.data(), g.data(), &l);
+      MultiLabelMarginRowReference(a.data() + i * L, L, labels.data(),
+                                   static_cast<int64_t>(labels.size()), is_label.data(), 0.3,
+                                   hits.data(), g_ref.data(), &l_ref);
+      EXPECT_TRUE(Close<double>(l, l_ref, tol)) << "multilabel_margin loss, row " << i;
+      ExpectAllClose(g, g_ref, "multilabel_margin grad");
+    }
+  }
+}
+
+TEST(SimdKernels, RowKernelsMatchTheReference) {
+  ForEachTarget([] {
+    std::mt19937_64 rng(5);
+    CheckRowKernels<float>(rng);
+    CheckRowKernels<double>(rng);
   });
 }
 

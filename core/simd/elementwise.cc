@@ -150,7 +150,7 @@ struct BceWithLogitsOp {
     // PyTorch's sum is NaN for x = -inf (exp(inf - inf)); keep that NaN.
     const V<D> log_sum = hn::IfThenElse(
         hn::Eq(in.x, hn::Set(dc, -std::numeric_limits<T>::infinity())),
-        hn::Set(dc, std::numeric_limits<T>::quiet_NaN()), Log1pAboveMinus1(dc, e));
+        hn::Set(dc, std::numeric_limits<T>::quiet_NaN()), Log1pUnit(dc, e));
     const V<D> one_minus_y = hn::Sub(one, in.y);
     // sigmoid(x) and sigmoid(-x) = 1 - sigmoid(x), each without cancellation:
     // 1 / (1 + e) and e / (1 + e), in the order the sign of x gives.
@@ -273,14 +273,12 @@ struct SoftMarginOp {
     const V<D> r = hn::Div(one, hn::Add(one, e));
     const auto non_negative = hn::Ge(v, hn::Zero(dc));
     const auto overflow = hn::Gt(v, hn::Set(dc, static_cast<T>(kExpOverflow64)));
-    const V<D> softplus = hn::Add(hn::Max(v, hn::Zero(dc)), Log1pAboveMinus1(dc, e));
+    // A NaN v makes e, hence log1p(e) and r, NaN: both results stay NaN.
+    const V<D> softplus = hn::Add(hn::Max(v, hn::Zero(dc)), Log1pUnit(dc, e));
     loss = hn::IfThenElse(overflow, hn::Set(dc, std::numeric_limits<T>::infinity()), softplus);
     const V<D> sig = hn::IfThenElse(non_negative, r, hn::Mul(e, r));
     grad = hn::IfThenElse(overflow, hn::Set(dc, std::numeric_limits<T>::quiet_NaN()),
                           hn::Mul(neg_y, sig));
-    // A NaN v keeps its NaN (max and the select above would lose it).
-    loss = hn::IfThenElse(hn::IsNaN(v), v, loss);
-    grad = hn::IfThenElse(hn::IsNaN(v), v, grad);
   }
 };
 
@@ -298,7 +296,7 @@ struct MultiLabelSoftMarginOp {
     const V<D> one = hn::Set(dc, T(1));
     const V<D> zero = hn::Zero(dc);
     const V<D> e = ExpNonPositive(dc, hn::Neg(hn::Abs(in.x)));
-    const V<D> lp = Log1pAboveMinus1(dc, e);
+    const V<D> lp = Log1pUnit(dc, e);
     const V<D> ls_pos = hn::Sub(hn::Min(in.x, zero), lp);
     const V<D> ls_neg = hn::Sub(hn::Min(hn::Neg(in.x), zero), lp);
     const V<D> one_minus_y = hn::Sub(one, in.y);

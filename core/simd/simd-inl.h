@@ -40,17 +40,6 @@ using V = hn::Vec<D>;
 // results are handled by Highway itself (Exp scales in two steps, Log
 // renormalises subnormals). Max error: Exp 1 ULP, Log 4 ULP, Log1p 2 ULP.
 
-/// e^x for every x.
-template <class D>
-HWY_INLINE V<D> ExpAll(D d, V<D> x) {
-  using T = hn::TFromD<D>;
-  // Past these, hn::Exp's exponent arithmetic wraps; every x above them
-  // overflows anyway, which the clamped value still does (e^104 > FLT_MAX,
-  // e^1000 > DBL_MAX).
-  const V<D> limit = hn::Set(d, static_cast<T>(sizeof(T) == 4 ? 104.0 : 1000.0));
-  const V<D> e = hn::Exp(d, hn::Min(x, limit));
-  return hn::IfThenElse(hn::IsNaN(x), x, e);
-}
 
 #if HWY_TARGET == HWY_AVX3
 // A full AVX-512 vector of float, which the AVX-512-only paths below take.
@@ -92,6 +81,9 @@ HWY_INLINE V<D> LogPolynomial(D d, V<D> m, V<D> e) {
   return hn::MulAdd(e, hn::Set(d, 0.693359375f), hn::Add(m, y));
 }
 
+template <class D>
+HWY_INLINE V<D> ExpAll(D d, V<D> x);
+
 /// e^x for x <= 0 or NaN (a log-sum-exp term x - max, or e^-|x|): with
 /// Highway's reduction and polynomial (1 ULP), but one scaling step and no
 /// overflow guard. float: results below 2^-126 (x < -87.5) are 0 instead of
@@ -101,7 +93,7 @@ template <class D>
 HWY_INLINE V<D> ExpNonPositive(D d, V<D> x) {
   using T = hn::TFromD<D>;
   if constexpr (sizeof(T) == 8) {
-    return hn::IfThenElse(hn::IsNaN(x), x, hn::Exp(d, x));
+    return ExpAll(d, x);
   } else {
 #if HWY_TARGET == HWY_AVX3
     if constexpr (kFull512Float<D>) {
@@ -182,6 +174,63 @@ HWY_INLINE V<D> Log1pAboveMinus1(D d, V<D> u) {
     const V<D> c = hn::Sub(u, hn::Sub(y, one));
     return hn::MulAdd(c, hn::ApproximateReciprocal(y), LogPositive(d, y));
   }
+}
+
+/// log(1 + e) for e in [0, 1] or NaN (softplus's log1p(exp(-|v|))): 1 + e is
+/// in [1, 2], so no exponent needs extracting; the rounding of 1 + e is
+/// corrected as in Log1pAboveMinus1.
+template <class D>
+HWY_INLINE V<D> Log1pUnit(D d, V<D> e) {
+  using T = hn::TFromD<D>;
+  if constexpr (sizeof(T) == 8) {
+    return hn::Log1p(d, e);
+  } else {
+    const V<D> one = hn::Set(d, 1.0f);
+    const V<D> y = hn::Add(one, e);
+    const V<D> c = hn::Sub(e, hn::Sub(y, one));
+    const auto big = hn::Gt(y, hn::Set(d, 1.41421356237309504880f));
+    const V<D> m = hn::IfThenElse(big, hn::Mul(y, hn::Set(d, 0.5f)), y);
+    const V<D> ex = hn::IfThenElseZero(big, one);
+    return hn::MulAdd(c, hn::ApproximateReciprocal(y), LogPolynomial(d, hn::Sub(m, one), ex));
+  }
+}
+
+/// e^x for every x.
+template <class D>
+HWY_INLINE V<D> ExpAll(D d, V<D> x) {
+  using T = hn::TFromD<D>;
+#if HWY_TARGET == HWY_AVX3
+  if constexpr (std::is_same_v<D, hn::Simd<double, 8, 0>>) {
+    // AVX-512: Highway's reduction and polynomial, with vscalefpd scaling by
+    // 2^n (overflow to inf and gradual underflow to 0 included). The clamp
+    // keeps a NaN x (min/max return their second operand for NaN).
+    const __m512d lim = _mm512_set1_pd(1100.0);
+    const __m512d xc = _mm512_max_pd(_mm512_sub_pd(_mm512_setzero_pd(), lim),
+                                     _mm512_min_pd(lim, x.raw));
+    const __m512d n = _mm512_roundscale_pd(_mm512_mul_pd(xc, _mm512_set1_pd(1.442695040888963407359924681)),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512d f = _mm512_fmadd_pd(n, _mm512_set1_pd(-0.6931471805596629565116018), xc);
+    f = _mm512_fmadd_pd(n, _mm512_set1_pd(-0.28235290563031577122588448175e-12), f);
+    const V<D> p = hn::Add(hn::impl::ExpImpl<double>().ExpPoly(d, V<D>{f}), hn::Set(d, 1.0));
+    return V<D>{_mm512_scalef_pd(p.raw, n)};
+  }
+  if constexpr (kFull512Float<D>) {
+    const __m512 lim = _mm512_set1_ps(104.0f);
+    const __m512 xc = _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), lim),
+                                    _mm512_min_ps(lim, x.raw));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.442695040888963407359924681f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693145751953125f), xc);
+    f = _mm512_fmadd_ps(n, _mm512_set1_ps(-1.428606765330187045e-6f), f);
+    return V<D>{_mm512_scalef_ps(ExpPolynomial(d, V<D>{f}).raw, n)};
+  }
+#endif
+  // Past these, hn::Exp's exponent arithmetic wraps; every x above them
+  // overflows anyway, which the clamped value still does (e^104 > FLT_MAX,
+  // e^1000 > DBL_MAX).
+  const V<D> limit = hn::Set(d, static_cast<T>(sizeof(T) == 4 ? 104.0 : 1000.0));
+  const V<D> e = hn::Exp(d, hn::Min(x, limit));
+  return hn::IfThenElse(hn::IsNaN(x), x, e);
 }
 
 /// The special values of a logarithm's argument: 0 gives -inf, negatives and
