@@ -345,7 +345,7 @@ struct MarginRankingOp {
 // One vector of elements at offset i of `a`: loads, the op, weights, the
 // upstream gradient, stores; the loss goes to `sum` (masked to the lanes in
 // use when kTail) unless stored per element.
-template <int kWhich, bool kGrad, bool kNone, bool kW, bool kTail, class Op, class DC, class DT>
+template <int kWhich, bool kGrad, bool kW, bool kTail, class Op, class DC, class DT>
 HWY_INLINE void Step(const Op& op, DC dc, DT dt, const PointArgs<hn::TFromD<DT>>& a,
                      const PointParams& p, size_t i, V<DC> scale, Summer<DC>& sum,
                      size_t lanes_in_use) {
@@ -365,7 +365,7 @@ HWY_INLINE void Step(const Op& op, DC dc, DT dt, const PointArgs<hn::TFromD<DT>>
     const V<DC> g = a.go ? LoadAs(dc, dt, a.go + i) : scale;
     StoreAs(dc, dt, hn::Mul(grad, g), a.grad + i);
   }
-  if constexpr (kNone) {
+  if (a.loss != nullptr) {  // reduction none (a predictable branch)
     StoreAs(dc, dt, loss, a.loss + i);
   } else if constexpr (kTail) {
     sum.template Add<kWhich>(hn::IfThenElseZero(hn::FirstN(dc, lanes_in_use), loss));
@@ -374,7 +374,7 @@ HWY_INLINE void Step(const Op& op, DC dc, DT dt, const PointArgs<hn::TFromD<DT>>
   }
 }
 
-template <bool kGrad, bool kNone, bool kW, class Op, typename T>
+template <bool kGrad, bool kW, class Op, typename T>
 HWY_NOINLINE double Loop(const Op& op, const PointParams& p, const PointArgs<T>& a) {
   using C = std::conditional_t<Op::kDouble, double, T>;
   using DC = hn::ScalableTag<C>;
@@ -386,11 +386,11 @@ HWY_NOINLINE double Loop(const Op& op, const PointParams& p, const PointArgs<T>&
   const V<DC> scale = hn::Set(dc, static_cast<C>(a.grad_scale));
   size_t i = 0;
   for (; i + 2 * N <= n; i += 2 * N) {
-    Step<0, kGrad, kNone, kW, false>(op, dc, dt, a, p, i, scale, sum, N);
-    Step<1, kGrad, kNone, kW, false>(op, dc, dt, a, p, i + N, scale, sum, N);
+    Step<0, kGrad, kW, false>(op, dc, dt, a, p, i, scale, sum, N);
+    Step<1, kGrad, kW, false>(op, dc, dt, a, p, i + N, scale, sum, N);
   }
   if (i + N <= n) {
-    Step<0, kGrad, kNone, kW, false>(op, dc, dt, a, p, i, scale, sum, N);
+    Step<0, kGrad, kW, false>(op, dc, dt, a, p, i, scale, sum, N);
     i += N;
   }
   if (i < n) {
@@ -407,21 +407,18 @@ HWY_NOINLINE double Loop(const Op& op, const PointParams& p, const PointArgs<T>&
     t.w = PadTail(a.w ? a.w + i : nullptr, rest, w, fill);
     t.pw = PadTail(a.pw ? a.pw + i : nullptr, rest, pw, fill);
     t.go = PadTail(a.go ? a.go + i : nullptr, rest, go, T(0));
-    t.loss = loss;
+    t.loss = a.loss != nullptr ? loss : nullptr;
     t.grad = grad;
-    Step<0, kGrad, kNone, kW, true>(op, dc, dt, t, p, 0, scale, sum, rest);
-    if constexpr (kNone) std::copy(loss, loss + rest, a.loss + i);
+    Step<0, kGrad, kW, true>(op, dc, dt, t, p, 0, scale, sum, rest);
+    if (a.loss != nullptr) std::copy(loss, loss + rest, a.loss + i);
     if constexpr (kGrad) std::copy(grad, grad + rest, a.grad + i);
   }
-  return kNone ? 0.0 : sum.Total();
+  return a.loss != nullptr ? 0.0 : sum.Total();
 }
 
 template <bool kW, class Op, typename T>
 double RunW(const Op& op, const PointParams& p, const PointArgs<T>& a) {
-  if (a.grad != nullptr) {
-    return a.loss != nullptr ? Loop<true, true, kW>(op, p, a) : Loop<true, false, kW>(op, p, a);
-  }
-  return a.loss != nullptr ? Loop<false, true, kW>(op, p, a) : Loop<false, false, kW>(op, p, a);
+  return a.grad != nullptr ? Loop<true, kW>(op, p, a) : Loop<false, kW>(op, p, a);
 }
 
 template <class Op, typename T>
