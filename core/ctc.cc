@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/internal.h"
+#include "core/simd/rows.h"
 
 namespace lossservice::internal {
 namespace {
@@ -260,11 +261,14 @@ inline double LogSumExp2(double a, double b) {
 }
 
 // One sample's recursions; Frame(t)[c] is its log-probability of class c at t.
+// The per-frame steps over the states run in double vector lanes
+// (simd::CtcLogSumExp3), with the scalar code's log-sum-exp rules.
 template <typename F>
 class CtcSample {
  public:
+  // `work` holds 4 * (S + 2) doubles for S = 2 * target_length + 1.
   CtcSample(const F* x, int64_t b, const CtcProblem& p, int64_t label_offset, int64_t* ext,
-            double* alpha)
+            double* alpha, double* work)
       : x_(x + b * p.classes),
         row_stride_(p.batch * p.classes),
         classes_(p.classes),
@@ -272,8 +276,17 @@ class CtcSample {
         states_(2 * p.TargetLength(b) + 1),
         ext_(ext),
         alpha_(alpha) {
-    for (int64_t s = 0; s < states_; ++s) {
+    const int64_t S = states_;
+    for (int64_t s = 0; s < S; ++s) {
       ext_[s] = (s & 1) ? p.Label(label_offset + (s >> 1)) : p.blank;
+    }
+    padded_ = work;           // a row with two -inf before (alpha) or after (beta) it
+    lpx_ = work + (S + 2);    // lp[ext[s]] of the current frame
+    skip_ = work + 2 * (S + 2);       // alpha: s may come from s - 2
+    skip_back_ = work + 3 * (S + 2);  // beta: s may go to s + 2
+    for (int64_t s = 0; s < S; ++s) {
+      skip_[s] = s > 1 && ext_[s - 2] != ext_[s] ? 1.0 : 0.0;
+      skip_back_[s] = s < S - 2 && ext_[s + 2] != ext_[s] ? 1.0 : 0.0;
     }
   }
 
@@ -284,15 +297,13 @@ class CtcSample {
     std::fill(a0, a0 + S, kNegInf);
     a0[0] = Lp(0, ext_[0]);
     if (S > 1) a0[1] = Lp(0, ext_[1]);
+    double* pp = padded_;  // pp[s + 2] = prev[s]
+    pp[0] = pp[1] = kNegInf;
     for (int64_t t = 1; t < frames_; ++t) {
       const double* prev = alpha_ + (t - 1) * S;
-      double* cur = alpha_ + t * S;
-      const F* lp = Frame(t);
-      for (int64_t s = 0; s < S; ++s) {
-        const double a2 = s > 0 ? prev[s - 1] : kNegInf;
-        const double a3 = s > 1 && ext_[s - 2] != ext_[s] ? prev[s - 2] : kNegInf;
-        cur[s] = LogSumExp3(prev[s], a2, a3) + static_cast<double>(lp[ext_[s]]);
-      }
+      std::copy(prev, prev + S, pp + 2);
+      Gather(t);
+      simd::CtcLogSumExp3(pp + 2, pp + 1, pp, skip_, lpx_, S, alpha_ + t * S);
     }
     const double* last = alpha_ + (frames_ - 1) * S;
     // An empty target has no label state to end in.
@@ -302,15 +313,17 @@ class CtcSample {
   // Writes d loss / d log_probs for the sample's frames t < input_length,
   // each times `scale`: exp(lp) - exp(log(sum_s alpha beta) + nll - lp), the
   // sum over the states s whose label is c. Beta (eq. 10-11) is kept for two
-  // frames only; `row` collects the sum of one frame, `beta` and `beta_next`
-  // hold 2 * max_target_length + 1 values.
-  void Backward(double nll, double scale, F* grad, double* beta, double* beta_next,
-                double* row) const {
+  // frames only; `row` collects the sum of one frame (C values); `beta` and
+  // `beta_next` hold S + 2 values each, `ab` S.
+  void Backward(double nll, double scale, F* grad, double* beta, double* beta_next, double* row,
+                double* ab) {
     const int64_t S = states_;
     const int64_t last = frames_ - 1;
     double* next = beta_next;
     double* cur = beta;
     double* acc = row;
+    // Two -inf after each row: beta at s + 1 and s + 2 past the end.
+    next[S] = next[S + 1] = cur[S] = cur[S + 1] = kNegInf;
     // The last frame: beta starts in the final blank and the last label.
     std::fill(next, next + S, kNegInf);
     std::fill(acc, acc + classes_, kNegInf);
@@ -322,19 +335,19 @@ class CtcSample {
       acc[ext_[S - 2]] = a[S - 2] + next[S - 2];
     }
     WriteGradRow(last, nll, scale, acc, grad);
+    // Labels that occur once in the target take their one state's term.
     for (int64_t t = last - 1; t >= 0; --t) {
-      std::fill(acc, acc + classes_, kNegInf);
       a = alpha_ + t * S;
-      const F* lp = Frame(t);
-      for (int64_t s = S - 1; s >= 0; --s) {
-        const int64_t c = ext_[s];
-        const double b2 = s < S - 1 ? next[s + 1] : kNegInf;
-        const double b3 = s < S - 2 && ext_[s + 2] != c ? next[s + 2] : kNegInf;
-        cur[s] = LogSumExp3(next[s], b2, b3) + static_cast<double>(lp[c]);
-        const double ab = a[s] + cur[s];
-        double& sum = acc[c];
-        // PyTorch: the first term is assigned, later ones log-added.
-        sum = sum == kNegInf ? ab : LogSumExp2(sum, ab);
+      Gather(t);
+      simd::CtcLogSumExp3(next, next + 1, next + 2, skip_back_, lpx_, S, cur);
+      for (int64_t s = 0; s < S; ++s) ab[s] = a[s] + cur[s];
+      std::fill(acc, acc + classes_, kNegInf);
+      acc[ext_[0]] = BlankSum(ab);
+      // PyTorch sums a class's states from the last one down: the first term
+      // is assigned, later ones log-added.
+      for (int64_t s = S - 2; s >= 1; s -= 2) {
+        double& sum = acc[ext_[s]];
+        sum = sum == kNegInf ? ab[s] : LogSumExp2(sum, ab[s]);
       }
       WriteGradRow(t, nll, scale, acc, grad);
       std::swap(cur, next);
@@ -342,16 +355,47 @@ class CtcSample {
   }
 
  private:
+  // lp[ext[s]] of frame t into lpx_.
+  void Gather(int64_t t) {
+    const F* lp = Frame(t);
+    for (int64_t s = 0; s < states_; ++s) lpx_[s] = static_cast<double>(lp[ext_[s]]);
+  }
+
+  // log(sum over the blank states (even s) of exp(ab[s])) with the rules of
+  // PyTorch's fold of LogSumExp2 over them, in which -inf terms change
+  // nothing: no other term gives -inf, one gives itself (+inf and NaN
+  // included), several give NaN if one is NaN or +inf. Several finite
+  // terms are summed relative to the largest in one pass (the fold's
+  // rounding differs by ULPs).
+  double BlankSum(const double* ab) {
+    const int64_t S = states_;
+    double m = kNegInf, only = kNegInf;
+    int64_t k = 0, finite_or_special = 0;
+    bool bad = false;
+    for (int64_t s = 0; s < S; s += 2) {
+      const double v = ab[s];
+      if (v == kNegInf) continue;
+      ++finite_or_special;
+      only = v;
+      if (std::isnan(v) || v == kInf) {
+        bad = true;
+        continue;
+      }
+      m = std::max(m, v);
+      padded_[k++] = v;
+    }
+    if (finite_or_special == 0) return kNegInf;
+    if (finite_or_special == 1) return only;
+    if (bad) return std::numeric_limits<double>::quiet_NaN();
+    return std::log(simd::SumExpRelative(padded_, k, m)) + m;
+  }
+
+ private:
   const F* Frame(int64_t t) const { return x_ + t * row_stride_; }
   double Lp(int64_t t, int64_t c) const { return static_cast<double>(Frame(t)[c]); }
 
   void WriteGradRow(int64_t t, double nll, double scale, const double* acc, F* grad) const {
-    const F* lp = Frame(t);
-    F* g = grad + t * row_stride_;
-    for (int64_t c = 0; c < classes_; ++c) {
-      const double l = static_cast<double>(lp[c]);
-      g[c] = static_cast<F>((std::exp(l) - std::exp(acc[c] + nll - l)) * scale);
-    }
+    simd::CtcGradRow(Frame(t), acc, classes_, nll, scale, grad + t * row_stride_);
   }
 
   const F* x_;
@@ -361,6 +405,10 @@ class CtcSample {
   int64_t states_;  // 2 * target length + 1
   int64_t* ext_;    // the extended label sequence
   double* alpha_;   // frames_ x states_
+  double* padded_ = nullptr;
+  double* lpx_ = nullptr;
+  double* skip_ = nullptr;
+  double* skip_back_ = nullptr;
 };
 
 template <typename F>
@@ -379,10 +427,12 @@ void CtcKernel(const LossRequest& r, const CtcOptions& o, const LossPlan& plan, 
     absl::InlinedVector<int64_t, 64> ext(states);
     // Tables of up to 4096 cells (32 KiB) live on the stack.
     absl::InlinedVector<double, 4096> alpha(static_cast<size_t>(p.max_alpha_cells));
-    absl::InlinedVector<double, 64> beta, beta_next, row;
+    absl::InlinedVector<double, 256> work(4 * (states + 2));
+    absl::InlinedVector<double, 64> beta, beta_next, row, ab;
     if (grad) {
-      beta.resize(states);
-      beta_next.resize(states);
+      beta.resize(states + 2);
+      beta_next.resize(states + 2);
+      ab.resize(states);
       row.resize(static_cast<size_t>(p.classes));
     }
     double sum = 0;
@@ -390,7 +440,7 @@ void CtcKernel(const LossRequest& r, const CtcOptions& o, const LossPlan& plan, 
       const int64_t tl = p.TargetLength(b);
       // PyTorch's mean divides each loss by its target length clamped at 1.
       const double mean_divisor = static_cast<double>(std::max<int64_t>(tl, 1));
-      CtcSample<F> sample(x, b, p, offsets[b], ext.data(), alpha.data());
+      CtcSample<F> sample(x, b, p, offsets[b], ext.data(), alpha.data(), work.data());
       const double nll = sample.Forward();
       const bool zeroed = o.zero_infinity && nll == kInf;
       const double lb = zeroed ? 0.0 : nll;
@@ -407,7 +457,7 @@ void CtcKernel(const LossRequest& r, const CtcOptions& o, const LossPlan& plan, 
         double scale = per ? static_cast<double>(*per)
                            : (r.grad_output ? FloatAt<double>(*r.grad_output, 0) : 1.0);
         if (mean) scale = scale / static_cast<double>(p.batch) / mean_divisor;
-        sample.Backward(nll, scale, g, beta.data(), beta_next.data(), row.data());
+        sample.Backward(nll, scale, g, beta.data(), beta_next.data(), row.data(), ab.data());
       }
       // Frames past the input length, or every frame of a zeroed infinite loss.
       for (int64_t t = zeroed ? 0 : p.InputLength(b); t < p.time; ++t) {

@@ -589,6 +589,16 @@ void CheckRowKernels(std::mt19937_64& rng) {
                            out_ref.data());
       ExpectAllClose(out, out_ref, "triplet grad");
     }
+    // ctc's gradient row: log-probabilities with specials, acc with -inf.
+    {
+      std::vector<double> acc(L);
+      for (int64_t k = 0; k < L; ++k) acc[k] = unit(rng) < 0.3 ? -HUGE_VAL : -std::fabs(gauss());
+      std::vector<T> g(L), g_ref(L);
+      const std::vector<T> lp = Values<T>(rng, L, 0.1, [&] { return -std::fabs(gauss()); });
+      CtcGradRow(lp.data(), acc.data(), L, 2.5, 0.7, g.data());
+      CtcGradRowReference(lp.data(), acc.data(), L, 2.5, 0.7, g_ref.data());
+      ExpectAllClose(g, g_ref, "ctc grad row");
+    }
     if (L == 0) continue;
     // multi_margin: random targets and weights, p = 1 and 2, with and
     // without a gradient.
@@ -637,6 +647,43 @@ void CheckRowKernels(std::mt19937_64& rng) {
       ExpectAllClose(g, g_ref, "multilabel_margin grad");
     }
   }
+}
+
+// ctc's log-sum-exp step: -inf (often), +inf, NaN and finite terms.
+void CheckCtcSteps(std::mt19937_64& rng) {
+  std::normal_distribution<double> normal(-5, 3);
+  std::uniform_real_distribution<double> unit(0, 1);
+  const double inf = std::numeric_limits<double>::infinity();
+  const auto draw = [&] {
+    const double u = unit(rng);
+    return u < 0.3 ? -inf : u < 0.32 ? inf : u < 0.34 ? std::nan("") : normal(rng);
+  };
+  for (int64_t n : kSizes) {
+    std::vector<double> a(n), b(n), c(n), allow(n), add(n), out(n), out_ref(n);
+    for (int64_t i = 0; i < n; ++i) {
+      a[i] = draw();
+      b[i] = draw();
+      c[i] = draw();
+      allow[i] = unit(rng) < 0.5 ? 1.0 : 0.0;
+      add[i] = unit(rng) < 0.05 ? -inf : normal(rng);
+    }
+    CtcLogSumExp3(a.data(), b.data(), c.data(), allow.data(), add.data(), n, out.data());
+    CtcLogSumExp3Reference(a.data(), b.data(), c.data(), allow.data(), add.data(), n,
+                           out_ref.data());
+    ExpectAllClose(out, out_ref, "ctc log-sum-exp");
+    std::vector<double> v(n);
+    for (double& x : v) x = -std::fabs(normal(rng));
+    EXPECT_TRUE(Close<double>(SumExpRelative(v.data(), n, 0.5),
+                              SumExpRelativeReference(v.data(), n, 0.5), {1e-12, 1e-12}))
+        << "n=" << n;
+  }
+}
+
+TEST(SimdKernels, CtcStepsMatchTheReference) {
+  ForEachTarget([] {
+    std::mt19937_64 rng(6);
+    CheckCtcSteps(rng);
+  });
 }
 
 TEST(SimdKernels, RowKernelsMatchTheReference) {

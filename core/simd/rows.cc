@@ -242,7 +242,101 @@ void MultiLabelMarginRowT(const T* x, int64_t C, const int64_t* labels, int64_t 
   }
 }
 
+void CtcLse3T(const double* a, const double* b, const double* c, const double* allow_c,
+              const double* add, int64_t n, double* out) {
+  const DD dd;
+  const size_t N = hn::Lanes(dd);
+  const VD neg_inf = hn::Set(dd, -std::numeric_limits<double>::infinity());
+  const VD pos_inf = hn::Set(dd, std::numeric_limits<double>::infinity());
+  const VD zero = hn::Zero(dd), one = hn::Set(dd, 1.0);
+  const VD nan = hn::Set(dd, std::numeric_limits<double>::quiet_NaN());
+  const auto step = [&](VD va, VD vb, VD vc, VD allow, VD vadd) HWY_ATTR {
+    vc = hn::IfThenElse(hn::Eq(allow, zero), neg_inf, vc);
+    // m = a; if (b > m) m = b; if (c > m) m = c;  (NaN never wins a comparison)
+    VD m = va;
+    m = hn::IfThenElse(hn::Gt(vb, m), vb, m);
+    m = hn::IfThenElse(hn::Gt(vc, m), vc, m);
+    const auto all_neg_inf =
+        hn::And(hn::And(hn::Eq(va, neg_inf), hn::Eq(vb, neg_inf)), hn::Eq(vc, neg_inf));
+    const auto m_pos_inf = hn::Eq(m, pos_inf);
+    const VD mr = hn::IfThenElse(hn::Eq(m, neg_inf), zero, m);
+    const auto er = [&](VD v) HWY_ATTR {
+      return hn::IfThenElse(hn::Eq(v, mr), one,
+                            hn::IfThenElse(hn::Eq(v, neg_inf), zero, ExpAll(dd, hn::Sub(v, mr))));
+    };
+    VD r = hn::Add(LogAll(dd, hn::Add(hn::Add(er(va), er(vb)), er(vc))), mr);
+    r = hn::IfThenElse(m_pos_inf, nan, r);
+    r = hn::IfThenElse(all_neg_inf, neg_inf, r);
+    return hn::Add(r, vadd);
+  };
+  size_t i = 0;
+  const size_t count = static_cast<size_t>(n);
+  for (; i + N <= count; i += N) {
+    hn::StoreU(step(hn::LoadU(dd, a + i), hn::LoadU(dd, b + i), hn::LoadU(dd, c + i),
+                    hn::LoadU(dd, allow_c + i), hn::LoadU(dd, add + i)),
+               dd, out + i);
+  }
+  if (i < count) {
+    const size_t rest = count - i;
+    const double ninf = -std::numeric_limits<double>::infinity();
+    HWY_ALIGN double ba[kMaxLanes<double>], bb[kMaxLanes<double>], bc[kMaxLanes<double>],
+        bl[kMaxLanes<double>], bd[kMaxLanes<double>], bo[kMaxLanes<double>];
+    PadTail(a + i, rest, ba, ninf);
+    PadTail(b + i, rest, bb, ninf);
+    PadTail(c + i, rest, bc, ninf);
+    PadTail(allow_c + i, rest, bl, 0.0);
+    PadTail(add + i, rest, bd, 0.0);
+    hn::Store(step(hn::Load(dd, ba), hn::Load(dd, bb), hn::Load(dd, bc), hn::Load(dd, bl),
+                   hn::Load(dd, bd)),
+              dd, bo);
+    std::copy(bo, bo + rest, out + i);
+  }
+}
+
+double SumExpRelativeT(const double* v, int64_t n, double m) {
+  const VD vm = hn::Set(DD(), m);
+  VD s = hn::Zero(DD());
+  ForEachVector<double>(static_cast<size_t>(n), [&](const RowCursor<double>& c) HWY_ATTR {
+    s = hn::Add(s, c.Masked(ExpAll(DD(), hn::Sub(c.Load(v, 0.0), vm))));
+  });
+  return Total(s);
+}
+
+template <typename T>
+void CtcGradRowT(const T* lp, const double* acc, int64_t C, double nll, double scale, T* g) {
+  const VD vn = hn::Set(DD(), nll), vs = hn::Set(DD(), scale);
+  ForEachVector<T>(static_cast<size_t>(C), [&](const RowCursor<T>& c) HWY_ATTR {
+    const VD l = c.Load(lp, T(0));
+    VD a;
+    if (c.tail) {
+      HWY_ALIGN double buf[kMaxLanes<double>];
+      PadTail(acc + c.k, c.lanes, buf, 0.0);
+      a = hn::Load(DD(), buf);
+    } else {
+      a = hn::LoadU(DD(), acc + c.k);
+    }
+    const VD e1 = ExpAll(DD(), l);
+    const VD e2 = ExpAll(DD(), hn::Sub(hn::Add(a, vn), l));
+    c.Store(hn::Mul(hn::Sub(e1, e2), vs), g);
+  });
+}
+
 }  // namespace
+
+void CtcLse3(const double* a, const double* b, const double* c, const double* allow_c,
+             const double* add, int64_t n, double* out) {
+  CtcLse3T(a, b, c, allow_c, add, n, out);
+}
+double SumExpRelativeF64(const double* v, int64_t n, double m) { return SumExpRelativeT(v, n, m); }
+
+void CtcGradRowF32(const float* lp, const double* acc, int64_t C, double nll, double scale,
+                   float* g) {
+  CtcGradRowT(lp, acc, C, nll, scale, g);
+}
+void CtcGradRowF64(const double* lp, const double* acc, int64_t C, double nll, double scale,
+                   double* g) {
+  CtcGradRowT(lp, acc, C, nll, scale, g);
+}
 
 void RowDotsF32(const float* a, const float* b, int64_t l, int64_t n, double* ab, double* aa,
                 double* bb) {
@@ -304,6 +398,10 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace lossservice::simd {
 
+HWY_EXPORT(CtcLse3);
+HWY_EXPORT(SumExpRelativeF64);
+HWY_EXPORT(CtcGradRowF32);
+HWY_EXPORT(CtcGradRowF64);
 HWY_EXPORT(RowDotsF32);
 HWY_EXPORT(RowDotsF64);
 HWY_EXPORT(RowCombineF32);
@@ -318,6 +416,23 @@ HWY_EXPORT(MultiMarginF32);
 HWY_EXPORT(MultiMarginF64);
 HWY_EXPORT(MultiLabelMarginRowF32);
 HWY_EXPORT(MultiLabelMarginRowF64);
+
+void CtcLogSumExp3(const double* a, const double* b, const double* c, const double* allow_c,
+                   const double* add, int64_t n, double* out) {
+  HWY_DYNAMIC_DISPATCH(CtcLse3)(a, b, c, allow_c, add, n, out);
+}
+double SumExpRelative(const double* v, int64_t n, double m) {
+  return HWY_DYNAMIC_DISPATCH(SumExpRelativeF64)(v, n, m);
+}
+
+void CtcGradRow(const float* lp, const double* acc, int64_t C, double nll, double scale,
+                float* g) {
+  HWY_DYNAMIC_DISPATCH(CtcGradRowF32)(lp, acc, C, nll, scale, g);
+}
+void CtcGradRow(const double* lp, const double* acc, int64_t C, double nll, double scale,
+                double* g) {
+  HWY_DYNAMIC_DISPATCH(CtcGradRowF64)(lp, acc, C, nll, scale, g);
+}
 
 void RowDots(const float* a, const float* b, int64_t l, int64_t n, double* ab, double* aa,
              double* bb) {
@@ -481,7 +596,57 @@ void MultiLabelMarginRowRef(const T* x, int64_t C, const int64_t* labels, int64_
   }
 }
 
+double ExpRelative(double v, double m) {
+  if (v == m) return 1.0;
+  if (v == -std::numeric_limits<double>::infinity()) return 0.0;
+  return std::exp(v - m);
+}
+
+double Lse3(double a, double b, double c) {
+  const double ninf = -std::numeric_limits<double>::infinity();
+  double m = a;
+  if (b > m) m = b;
+  if (c > m) m = c;
+  if (m == ninf) {
+    if (a == ninf && b == ninf && c == ninf) return ninf;
+    m = 0;
+  } else if (m == -ninf) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  return std::log(ExpRelative(a, m) + ExpRelative(b, m) + ExpRelative(c, m)) + m;
+}
+
+template <typename T>
+void CtcGradRowRef(const T* lp, const double* acc, int64_t C, double nll, double scale, T* g) {
+  for (int64_t c = 0; c < C; ++c) {
+    const double l = static_cast<double>(lp[c]);
+    g[c] = static_cast<T>((std::exp(l) - std::exp(acc[c] + nll - l)) * scale);
+  }
+}
+
 }  // namespace
+
+void CtcLogSumExp3Reference(const double* a, const double* b, const double* c,
+                            const double* allow_c, const double* add, int64_t n, double* out) {
+  for (int64_t s = 0; s < n; ++s) {
+    out[s] = Lse3(a[s], b[s], allow_c[s] != 0 ? c[s] : -std::numeric_limits<double>::infinity()) +
+             add[s];
+  }
+}
+double SumExpRelativeReference(const double* v, int64_t n, double m) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += std::exp(v[i] - m);
+  return s;
+}
+
+void CtcGradRowReference(const float* lp, const double* acc, int64_t C, double nll, double scale,
+                         float* g) {
+  CtcGradRowRef(lp, acc, C, nll, scale, g);
+}
+void CtcGradRowReference(const double* lp, const double* acc, int64_t C, double nll,
+                         double scale, double* g) {
+  CtcGradRowRef(lp, acc, C, nll, scale, g);
+}
 
 void RowDotsReference(const float* a, const float* b, int64_t l, int64_t n, double* ab,
                       double* aa, double* bb) {

@@ -104,6 +104,30 @@ void MultiLabelMarginRowReference(const double* x, int64_t C, const int64_t* lab
                                   int64_t num_labels, const double* is_label, double g,
                                   double* hits, double* grad, double* loss);
 
+/// ctc's recursion step over n states, in PyTorch's CPU kernel's log-sum-exp
+/// (relative to the largest term, which contributes exactly 1; -inf terms 0;
+/// a largest term of -inf taken as 0 unless all are -inf; +inf gives NaN):
+/// out[s] = LSE(a[s], b[s], allow_c[s] != 0 ? c[s] : -inf) + add[s].
+void CtcLogSumExp3(const double* a, const double* b, const double* c, const double* allow_c,
+                   const double* add, int64_t n, double* out);
+void CtcLogSumExp3Reference(const double* a, const double* b, const double* c,
+                            const double* allow_c, const double* add, int64_t n, double* out);
+
+/// sum_i exp(v[i] - m) for n values (n > 0), m finite.
+double SumExpRelative(const double* v, int64_t n, double m);
+double SumExpRelativeReference(const double* v, int64_t n, double m);
+
+/// ctc's gradient row of one frame: g[c] = (exp(lp[c]) - exp(acc[c] + nll -
+/// lp[c])) * scale for c < C (acc[c] = -inf for classes no state has).
+void CtcGradRow(const float* lp, const double* acc, int64_t C, double nll, double scale,
+                float* g);
+void CtcGradRow(const double* lp, const double* acc, int64_t C, double nll, double scale,
+                double* g);
+void CtcGradRowReference(const float* lp, const double* acc, int64_t C, double nll, double scale,
+                         float* g);
+void CtcGradRowReference(const double* lp, const double* acc, int64_t C, double nll,
+                         double scale, double* g);
+
 }  // namespace lossservice::simd
 
 #endif  // LOSSSERVICE_CORE_SIMD_ROWS_H_
