@@ -1441,6 +1441,8 @@ class Result:
     self.problems = []
     self.stats = {}   # "loss"/"grad" -> (max_abs, max_rel, max_ratio)
     self.unimplemented = False
+    # float32 reduced loss: (|ours - ref64|, |torch32 - ref64|, input elements)
+    self.sum_errors = None
 
   def fail(self, msg):
     self.ok = False
@@ -1490,6 +1492,11 @@ def check(c, resp, rpc_error):
       continue
     ok, max_abs, max_rel, max_ratio, bad = compare(vals, ref, t32, c.dtype)
     res.stats[name] = (max_abs, max_rel, max_ratio)
+    if (name == "loss" and c.dtype == "float32" and t32 is not None and ref.shape == ()
+        and c.reduction != "none"):
+      o, r64, p32 = (float(np.asarray(v, np.float64).reshape(-1)[0]) for v in (vals, ref, t32))
+      if all(np.isfinite(v) for v in (o, r64, p32)):
+        res.sum_errors = (abs(o - r64), abs(p32 - r64), int(c.x.values.size))
     if not ok:
       r64 = ref.reshape(-1)
       msg = (f"{name}[{np.unravel_index(bad, ref.shape) if ref.shape else ()}]: ours "
@@ -1679,6 +1686,17 @@ def main():
         "counted in cases);\n skip: no reference (PyTorch's result undefined); abs/rel: largest error against the float64 "
         "reference;\n err/tol: largest error over its tolerance, above 1 only where PyTorch "
         "float32 is as far off)")
+  # float32 reductions: ours against PyTorch's float32, both against float64.
+  sums = [res.sum_errors for res in results if res is not None and res.sum_errors]
+  if sums:
+    for label, keep in (("all", lambda n: True), ("inputs of 1000+ elements", lambda n: n >= 1000)):
+      sel = [(o, t) for o, t, n in sums if keep(n)]
+      if not sel:
+        continue
+      as_close = sum(1 for o, t in sel if o <= t)
+      print(f"float32 reduced losses, {label}: ours at least as close to float64 as PyTorch "
+            f"float32 in {as_close} of {len(sel)} cases; summed |error| ours "
+            f"{sum(o for o, _ in sel):.3e}, PyTorch float32 {sum(t for _, t in sel):.3e}")
   print(f"seed {args.seed}, {elapsed:.1f} s ({t_ref:.1f} s PyTorch references), "
         f"server {address}")
   print(f"parity: {tot['passed']} passed, {tot['failed']} failed")
