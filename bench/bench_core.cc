@@ -41,6 +41,7 @@
 #include <vector>
 
 #include <ATen/Version.h>
+#include "absl/strings/str_cat.h"
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
@@ -381,20 +382,20 @@ std::vector<CaseSpec> AllCases() {
   for (int threads : {1, all}) {
     for (bool grad : {false, true}) {
       const std::string mode = grad ? "grad" : "fwd";
-      const std::string t = "t" + std::to_string(threads);
+      const std::string t = absl::StrCat("t", threads);
       for (const std::string& loss : LossNames()) {
         for (const Size& s : Sizes()) {
-          out.push_back({loss + "/" + s.label + "/" + mode + "/" + t, loss, s.elements, 0, grad,
-                         threads});
+          out.push_back({absl::StrCat(loss, "/", s.label, "/", mode, "/", t), loss, s.elements, 0,
+                         grad, threads});
         }
       }
       for (const std::string loss : {"cross_entropy", "nll"}) {
         for (auto [n, c] : {std::pair<int64_t, int64_t>{64, 10}, {4096, 1000}, {512, 32000}}) {
-          out.push_back({loss + "/" + std::to_string(n) + "x" + std::to_string(c) + "/" + mode + "/" + t,
-                         loss, n * c, c, grad, threads});
+          out.push_back({absl::StrCat(loss, "/", n, "x", c, "/", mode, "/", t), loss, n * c, c,
+                         grad, threads});
         }
       }
-      out.push_back({"mse/16/" + mode + "/" + t, "mse", 16, 0, grad, threads});
+      out.push_back({absl::StrCat("mse/16/", mode, "/", t), "mse", 16, 0, grad, threads});
     }
   }
   return out;
