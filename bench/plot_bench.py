@@ -64,70 +64,53 @@ def markdown(result):
   return "\n".join(out)
 
 
-def plot(result, path):
-  cases = by_case(result)
-  rows = result["cases"]
-  one = [r for r in rows if r["threads"] == 1]
-  losses = []
-  for r in one:
-    if r["size"] == "1M" and r["loss"] not in losses:
-      losses.append(r["loss"])
-
-  fig, axes = plt.subplots(3, 1, figsize=(13, 14))
-
-  # 1. Every loss at 1M elements, one thread.
-  ax = axes[0]
+def bars(ax, names, value, title, ylabel, log=True):
+  """Forward and forward + gradient bars of value(name, mode) per name."""
   width = 0.4
   for k, mode in enumerate(("fwd", "grad")):
-    ratios = [cases.get(f"{loss}/1M/{mode}/t1", {}).get("ratio", 0) for loss in losses]
-    ax.bar([i + (k - 0.5) * width for i in range(len(losses))], ratios, width,
-           label="forward" if mode == "fwd" else "forward + gradient")
-  ax.set_xticks(range(len(losses)))
-  ax.set_xticklabels(losses, rotation=45, ha="right")
-  ax.set_yscale("log")
-  ax.axhline(1.0, color="black", linewidth=0.8)
-  ax.set_ylabel("libtorch time / our time")
-  ax.set_title("1M elements, one thread (above 1: faster than libtorch's faster dispatch)")
-  ax.legend()
-
-  # 2. cross_entropy / nll shapes and the small cases.
-  ax = axes[1]
-  names = [f"{loss}/{shape}" for loss in ("cross_entropy", "nll")
-           for shape in ("64x10", "4096x1000", "512x32000")] + ["mse/16"]
-  for k, mode in enumerate(("fwd", "grad")):
-    ratios = [cases.get(f"{n}/{mode}/t1", {}).get("ratio", 0) for n in names]
-    ax.bar([i + (k - 0.5) * width for i in range(len(names))], ratios, width,
-           label="forward" if mode == "fwd" else "forward + gradient")
-  ax.set_xticks(range(len(names)))
-  ax.set_xticklabels(names, rotation=30, ha="right")
-  ax.set_yscale("log")
-  ax.axhline(1.0, color="black", linewidth=0.8)
-  ax.set_ylabel("libtorch time / our time")
-  ax.set_title("classification shapes and small requests, one thread")
-  ax.legend()
-
-  # 3. Threads: our time at one thread / at all cores, 1M elements.
-  ax = axes[2]
-  all_threads = max(r["threads"] for r in rows)
-  names = losses + ["cross_entropy/4096x1000"]
-  for k, mode in enumerate(("fwd", "grad")):
-    speedups = []
-    for n in names:
-      key = n if "/" in n else f"{n}/1M"
-      t1, tn = cases.get(f"{key}/{mode}/t1"), cases.get(f"{key}/{mode}/t{all_threads}")
-      speedups.append(t1["best_ours_ns"] / tn["best_ours_ns"] if t1 and tn else 0)
-    ax.bar([i + (k - 0.5) * width for i in range(len(names))], speedups, width,
+    ax.bar([i + (k - 0.5) * width for i in range(len(names))],
+           [value(n, mode) for n in names], width,
            label="forward" if mode == "fwd" else "forward + gradient")
   ax.set_xticks(range(len(names)))
   ax.set_xticklabels(names, rotation=45, ha="right")
+  if log:
+    ax.set_yscale("log")
   ax.axhline(1.0, color="black", linewidth=0.8)
-  ax.set_ylabel(f"our time at 1 thread / at {all_threads}")
-  ax.set_title(f"{all_threads} threads against one, 1M elements")
+  ax.set_ylabel(ylabel)
+  ax.set_title(title)
   ax.legend()
 
+
+def plot(result, path):
+  cases = by_case(result)
+  rows = result["cases"]
+  losses = []
+  for r in rows:
+    if r["threads"] == 1 and r["size"] == "1M" and r["loss"] not in losses:
+      losses.append(r["loss"])
+  all_threads = max(r["threads"] for r in rows)
+
+  def ratio(name, mode):
+    return cases.get(f"{name}/{mode}/t1", {}).get("ratio", 0)
+
+  def speedup(name, mode):
+    key = name if "/" in name else f"{name}/1M"
+    t1, tn = cases.get(f"{key}/{mode}/t1"), cases.get(f"{key}/{mode}/t{all_threads}")
+    return t1["best_ours_ns"] / tn["best_ours_ns"] if t1 and tn else 0
+
+  fig, axes = plt.subplots(3, 1, figsize=(13, 14))
+  bars(axes[0], [f"{loss}/1M" for loss in losses], ratio,
+       "1M elements, one thread (above 1: faster than libtorch's faster dispatch)",
+       "libtorch time / our time")
+  bars(axes[1], [f"{loss}/{shape}" for loss in ("cross_entropy", "nll")
+                 for shape in ("64x10", "4096x1000", "512x32000")] + ["mse/16"], ratio,
+       "classification shapes and small requests, one thread", "libtorch time / our time")
+  bars(axes[2], losses + ["cross_entropy/4096x1000"], speedup,
+       f"{all_threads} threads against one, 1M elements", f"our time at 1 thread / at {all_threads}",
+       log=False)
   fig.suptitle(f"bench_core: lossservice core vs libtorch {result.get('torch_version', '')}")
   fig.tight_layout()
-  fig.savefig(path, dpi=90)
+  fig.savefig(path, dpi=80)
 
 
 def main():

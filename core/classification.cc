@@ -155,11 +155,9 @@ void CrossEntropyIndex(const LossRequest& r, const CrossEntropyOptions& o, const
     return sums;
   };
   const int64_t per_chunk = UnitsPerChunk(l.classes);
-  if (none) {
-    ForEachChunk(ctx, l.samples(), per_chunk, [&](int64_t, int64_t b, int64_t e) { chunk(b, e); });
-    return;
-  }
-  const simd::ClassSums sums = SumChunks<simd::ClassSums>(ctx, l.samples(), per_chunk, chunk);
+  const simd::ClassSums sums =
+      RunChunks<simd::ClassSums>(ctx, l.samples(), per_chunk, none, chunk);
+  if (none) return;
   // torch: (1 - ls) * nll.mean + ls / C * smooth.sum / total_weight; the
   // smoothing term is divided by the same total weight as the NLL term,
   // also without a weight (the count of targets not ignored).
@@ -212,11 +210,8 @@ void CrossEntropyProb(const LossRequest& r, const CrossEntropyOptions& o, const 
     return sum;
   };
   const int64_t per_chunk = UnitsPerChunk(l.classes);
-  if (none) {
-    ForEachChunk(ctx, l.samples(), per_chunk, [&](int64_t, int64_t b, int64_t e) { chunk(b, e); });
-    return;
-  }
-  WriteReduced(r, plan, loss, SumChunks<double>(ctx, l.samples(), per_chunk, chunk));
+  const double sum = RunChunks<double>(ctx, l.samples(), per_chunk, none, chunk);
+  if (!none) WriteReduced(r, plan, loss, sum);
 }
 
 }  // namespace
@@ -358,11 +353,8 @@ void Compute(const LossRequest& r, const NllOptions& o, const LossPlan& plan, vo
     };
     // A sample costs one gather forward, C values of gradient.
     const int64_t per_chunk = grad ? UnitsPerChunk(C) : kGrain;
-    if (none) {
-      ForEachChunk(ctx, l.samples(), per_chunk, [&](int64_t, int64_t b, int64_t e) { chunk(b, e); });
-      return;
-    }
-    WriteReduced(r, plan, loss, SumChunks<double>(ctx, l.samples(), per_chunk, chunk));
+    const double sum = RunChunks<double>(ctx, l.samples(), per_chunk, none, chunk);
+    if (!none) WriteReduced(r, plan, loss, sum);
   });
 }
 

@@ -468,11 +468,8 @@ void CtcKernel(const LossRequest& r, const CtcOptions& o, const LossPlan& plan, 
   };
   // A chunk is whole samples, about kGrain alignment cells' worth.
   const int64_t per_chunk = UnitsPerChunk(std::max<int64_t>(p.max_alpha_cells, p.classes));
-  if (none) {
-    ForEachChunk(ctx, p.batch, per_chunk, [&](int64_t, int64_t b, int64_t e) { chunk(b, e); });
-    return;
-  }
-  const double sum = SumChunks<double>(ctx, p.batch, per_chunk, chunk);
+  const double sum = RunChunks<double>(ctx, p.batch, per_chunk, none, chunk);
+  if (none) return;
   loss[0] = static_cast<F>(mean ? sum / static_cast<double>(p.batch) : sum);
 }
 

@@ -56,11 +56,7 @@ double PointPass(simd::PointOp op, const simd::PointParams& params, const T* x, 
     }
     return sum;
   };
-  if (loss != nullptr) {
-    ForEachChunk(ctx, n, kGrain, [&](int64_t, int64_t begin, int64_t end) { chunk(begin, end); });
-    return 0;
-  }
-  return SumChunks<double>(ctx, n, kGrain, chunk);
+  return RunChunks<double>(ctx, n, kGrain, loss != nullptr, chunk);
 }
 
 /// An element-wise loss over the request's input: per element under

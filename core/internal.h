@@ -263,6 +263,19 @@ P SumChunks(const ComputeContext& ctx, int64_t count, int64_t per_chunk, F&& fn)
   return total;
 }
 
+/// The chunks of a loss: under reduction none (`only_writes`) each chunk
+/// just writes its elements; otherwise chunk(begin, end) returns its partial
+/// sum, and the partials come back combined in chunk order.
+template <class P, class F>
+P RunChunks(const ComputeContext& ctx, int64_t count, int64_t per_chunk, bool only_writes,
+            F&& chunk) {
+  if (only_writes) {
+    ForEachChunk(ctx, count, per_chunk, [&](int64_t, int64_t b, int64_t e) { chunk(b, e); });
+    return P{};
+  }
+  return SumChunks<P>(ctx, count, per_chunk, chunk);
+}
+
 // ---- reductions --------------------------------------------------------------------
 
 /// The upstream gradient: per loss element (reduction none with a

@@ -75,11 +75,8 @@ void ReduceRows(const LossRequest& r, const LossPlan& plan, const Rows& rows, vo
     return sum;
   };
   const int64_t per_chunk = UnitsPerChunk(rows.length);
-  if (none) {
-    ForEachChunk(ctx, rows.count, per_chunk, [&](int64_t, int64_t b, int64_t e) { chunk(b, e); });
-    return;
-  }
-  WriteReduced(r, plan, loss, SumChunks<double>(ctx, rows.count, per_chunk, chunk));
+  const double sum = RunChunks<double>(ctx, rows.count, per_chunk, none, chunk);
+  if (!none) WriteReduced(r, plan, loss, sum);
 }
 
 // ReduceRows for kernels that take many rows at once: fn(begin, end, g,
@@ -109,11 +106,8 @@ void ReduceRowChunks(const LossRequest& r, const LossPlan& plan, const Rows& row
     return sum;
   };
   const int64_t per_chunk = UnitsPerChunk(rows.length);
-  if (none) {
-    ForEachChunk(ctx, rows.count, per_chunk, [&](int64_t, int64_t b, int64_t e) { chunk(b, e); });
-    return;
-  }
-  WriteReduced(r, plan, loss, SumChunks<double>(ctx, rows.count, per_chunk, chunk));
+  const double sum = RunChunks<double>(ctx, rows.count, per_chunk, none, chunk);
+  if (!none) WriteReduced(r, plan, loss, sum);
 }
 
 // PyTorch's sgn for real numbers: sgn(NaN) = 0.
@@ -320,11 +314,8 @@ void Compute(const LossRequest& r, const MultiLabelSoftMarginOptions& o, const L
       return sum;
     };
     const int64_t per_chunk = UnitsPerChunk(C);
-    if (none) {
-      ForEachChunk(ctx, rows.count, per_chunk, [&](int64_t, int64_t b, int64_t e) { chunk(b, e); });
-      return;
-    }
-    WriteReduced(r, plan, loss, SumChunks<double>(ctx, rows.count, per_chunk, chunk));
+    const double sum = RunChunks<double>(ctx, rows.count, per_chunk, none, chunk);
+    if (!none) WriteReduced(r, plan, loss, sum);
   });
 }
 
