@@ -70,6 +70,19 @@ struct RowWeights {
   bool smooth = false;
 };
 
+// The weights of class-probability targets: the class weights, and the
+// label smoothing's mix t (1 - ls) + ls / C.
+template <typename T>
+RowWeights<T> ProbWeights(const ClassProbArgs<T>& a) {
+  RowWeights<T> rw;
+  const T ls = static_cast<T>(a.label_smoothing);
+  rw.w = a.weight;
+  rw.smooth = a.label_smoothing > 0;
+  rw.one_minus_ls = T(1) - ls;
+  rw.uniform = ls / static_cast<T>(a.classes);
+  return rw;
+}
+
 template <int kKind, class D, typename T = hn::TFromD<D>>
 HWY_INLINE V<D> WeightAt(D d, const RowWeights<T>& rw, const T* t, const T* w) {
   if constexpr (kKind == kClassWeights) {
@@ -296,12 +309,7 @@ double ProbRows(const ClassProbArgs<T>& a) {
   const D d;
   using VD = V<D>;
   const size_t C = static_cast<size_t>(a.classes);
-  const T ls = static_cast<T>(a.label_smoothing);
-  RowWeights<T> rw;
-  rw.w = a.weight;
-  rw.smooth = a.label_smoothing > 0;
-  rw.one_minus_ls = T(1) - ls;
-  rw.uniform = ls / static_cast<T>(a.classes);
+  RowWeights<T> rw = ProbWeights(a);
   double total = 0;
   T max[kGroup], log_sum[kGroup], inv[kGroup];
   RowStats st[kGroup];
@@ -569,12 +577,7 @@ double ProbLanes(const ClassProbArgs<T>& a) {
   using VD = V<D>;
   const size_t N = hn::Lanes(d);
   const int64_t C = a.classes, S = a.stride;
-  const T ls = static_cast<T>(a.label_smoothing);
-  RowWeights<T> rw;
-  rw.w = a.weight;
-  rw.smooth = a.label_smoothing > 0;
-  rw.one_minus_ls = T(1) - ls;
-  rw.uniform = ls / static_cast<T>(C);
+  RowWeights<T> rw = ProbWeights(a);
   double total = 0;
   HWY_ALIGN T max[kMaxLanes<T>], inv[kMaxLanes<T>], log_sums[kMaxLanes<T>], go[kMaxLanes<T>],
       qs[kMaxLanes<T>];
