@@ -1,6 +1,8 @@
-// loss_client: a command-line client of lossservice.v1.LossService.
+// loss_client: a command-line client of lossservice.v1.LossService, built on
+// lossservice::Client.
 //
 //   loss_client --address=localhost:50051 seed
+//   loss_client examples
 //   loss_client health
 //   loss_client list
 //   loss_client evaluate request.json
@@ -11,10 +13,9 @@
 #include <chrono>
 #include <cstdint>
 #include <fstream>
-#include <future>
 #include <iostream>
 #include <iterator>
-#include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -30,18 +31,26 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "client/client.h"
+#include "client/examples.h"
 #include "client/seed_examples.h"
-#include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/util/json_util.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/generic/generic_stub.h"
-#include "grpcpp/security/credentials.h"
-#include "grpcpp/support/byte_buffer.h"
-#include "lossservice/v1/loss_service.grpc.pb.h"
 
-ABSL_FLAG(std::string, address, "localhost:50051",
-          "host:port of the lossservice server");
+ABSL_FLAG(std::string, address, "localhost:50051", "host:port of the lossservice server");
 ABSL_FLAG(int, timeout_ms, 10000, "Deadline of each RPC, in milliseconds");
+ABSL_FLAG(bool, tls, false, "Connect with TLS");
+ABSL_FLAG(std::string, root_certificates, "",
+          "PEM file of the certificates that verify the server (TLS); default: "
+          "gRPC's default roots");
+ABSL_FLAG(std::string, client_key, "", "PEM file of the client's private key (mutual TLS)");
+ABSL_FLAG(std::string, client_cert, "", "PEM file of the client's certificate chain (mutual TLS)");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "Name the server's certificate must carry, if not the address's host");
+ABSL_FLAG(std::string, token_file, "",
+          "File holding a bearer token, sent as 'authorization: Bearer <token>'");
+ABSL_FLAG(std::string, examples_file, "",
+          "examples: read the examples from this file instead of the built-in copy "
+          "of tests/golden/examples.json");
 
 namespace lossservice {
 namespace {
@@ -51,12 +60,17 @@ namespace v1 = ::lossservice::v1;
 constexpr char kUsage[] =
     R"(a command-line client of lossservice.v1.LossService.
 
-Usage: loss_client [--address=HOST:PORT] [--timeout_ms=MS] COMMAND [ARG]
+Usage: loss_client [--address=HOST:PORT] [--timeout_ms=MS] [TLS and token
+                   flags] COMMAND [ARG]
 
 Commands:
   seed              Replay every example of the seed document ("2. Loss
                     Functions") through Evaluate / Activate and print a table
                     of the document's numbers beside the service's.
+  examples          Call every loss that ListLosses reports (and every
+                    activation) with a small input whose result PyTorch
+                    computed, through lossservice::Client's typed calls;
+                    print each result beside PyTorch's.
   health [SERVICE]  grpc.health.v1.Health/Check for SERVICE (default: the
                     whole server); prints SERVING, NOT_SERVING, ...
   list              ListLosses: every loss with its input, target, options,
@@ -76,168 +90,116 @@ For example:
       "input": {"shape": [3], "double_values": [1.3863, 0, -0.6931]}}'
 
 Exit status:
-  0  success (seed: every value agrees; health: SERVING)
+  0  success (seed, examples: every value agrees; health: SERVING)
   1  the RPC failed (evaluate, activate, list, health), the service is not
-     SERVING, or a seed value differs from the document
-  2  usage error, unreadable or malformed REQUEST, or (seed) an RPC failed
+     SERVING, a seed value differs from the document, or an example differs
+     from PyTorch, fails, or a listed loss has no example
+  2  usage error, unreadable or malformed REQUEST or file, or (seed,
+     examples) an RPC the walk needs failed
 
 RPC errors print the gRPC status code name and message to stderr.)";
 
-std::string CodeName(grpc::StatusCode code) {
-  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
-}
-
-int PrintRpcError(absl::string_view rpc, const grpc::Status& status) {
-  std::cerr << rpc << " failed: " << CodeName(status.error_code()) << ": "
-            << status.error_message() << "\n";
+int PrintError(absl::string_view rpc, const absl::Status& status) {
+  std::cerr << rpc << " failed: " << absl::StatusCodeToString(status.code()) << ": "
+            << status.message() << "\n";
   return 1;
 }
 
-void SetDeadline(grpc::ClientContext& context) {
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::milliseconds(absl::GetFlag(FLAGS_timeout_ms)));
+// The contents of a file named by a flag; prints the problem if unreadable.
+std::optional<std::string> ReadFlagFile(absl::string_view flag, const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::ostringstream text;
+  if (file) text << file.rdbuf();
+  if (!file || file.bad()) {
+    std::cerr << "loss_client: --" << flag << ": cannot read " << path << "\n";
+    return std::nullopt;
+  }
+  return text.str();
 }
 
-// --- seed ---
-
-int RunSeed(v1::LossService::StubInterface& stub) {
-  SeedOptions options;
-  options.timeout_ms = absl::GetFlag(FLAGS_timeout_ms);
-  absl::StatusOr<SeedReport> report = RunSeedExamples(stub, options);
-  if (!report.ok()) {
-    std::cerr << "seed: " << absl::StatusCodeToString(report.status().code())
-              << ": " << report.status().message() << "\n";
-    return 2;
-  }
-  const std::vector<std::string> header = {"section", "what", "document", "service",
-                                           "ok"};
-  std::vector<size_t> width(header.size());
-  for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
-  for (const SeedRow& row : report->rows) {
-    width[0] = std::max(width[0], row.section.size());
-    width[1] = std::max(width[1], row.what.size());
-    width[2] = std::max(width[2], row.document.size());
-    width[3] = std::max(width[3], row.service.size());
+// Left-aligned text, right-aligned numbers: one table printer for seed and
+// examples.
+void PrintTable(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right) {
+  std::vector<size_t> width(right.size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
   }
   auto print_row = [&](const std::vector<std::string>& cells) {
     std::string line;
     for (size_t i = 0; i < cells.size(); ++i) {
-      // Numbers right-aligned, text left-aligned.
-      const bool right = i == 2 || i == 3;
-      const std::string pad(width[i] > cells[i].size() ? width[i] - cells[i].size() : 0,
-                            ' ');
-      absl::StrAppend(&line, i == 0 ? "" : "  ", right ? pad : "", cells[i],
-                      right || i + 1 == cells.size() ? "" : pad);
+      const std::string pad(width[i] - cells[i].size(), ' ');
+      const bool last = i + 1 == cells.size();
+      absl::StrAppend(&line, i == 0 ? "" : "  ", right[i] ? pad : "", cells[i],
+                      right[i] || last ? "" : pad);
     }
     std::cout << line << "\n";
   };
-  print_row(header);
+  print_row(rows[0]);
   std::vector<std::string> rule;
   for (size_t w : width) rule.push_back(std::string(w, '-'));
   print_row(rule);
-  for (const SeedRow& row : report->rows) {
-    print_row({row.section, row.what, row.document, row.service,
-               row.agrees ? "ok" : "DIFFERS"});
+  for (size_t i = 1; i < rows.size(); ++i) print_row(rows[i]);
+}
+
+// --- seed ---
+
+int RunSeed(Client& client) {
+  absl::StatusOr<SeedReport> report = RunSeedExamples(client);
+  if (!report.ok()) {
+    std::cerr << "seed: " << absl::StatusCodeToString(report.status().code()) << ": "
+              << report.status().message() << "\n";
+    return 2;
   }
-  std::cout << "seed: " << report->num_agree() << " values agree, "
-            << report->num_differ() << " differ\n";
+  std::vector<std::vector<std::string>> rows = {{"section", "what", "document", "service", "ok"}};
+  for (const SeedRow& row : report->rows) {
+    rows.push_back(
+        {row.section, row.what, row.document, row.service, row.agrees ? "ok" : "DIFFERS"});
+  }
+  PrintTable(rows, {false, false, true, true, false});
+  std::cout << "seed: " << report->num_agree() << " values agree, " << report->num_differ()
+            << " differ\n";
+  return report->all_agree() ? 0 : 1;
+}
+
+// --- examples ---
+
+int RunExamplesCommand(Client& client) {
+  std::string text(BuiltinExamplesJson());
+  if (const std::string path = absl::GetFlag(FLAGS_examples_file); !path.empty()) {
+    std::optional<std::string> file = ReadFlagFile("examples_file", path);
+    if (!file) return 2;
+    text = *std::move(file);
+  }
+  absl::StatusOr<ExamplesReport> report = RunExamples(client, text);
+  if (!report.ok()) {
+    std::cerr << "examples: " << absl::StatusCodeToString(report.status().code()) << ": "
+              << report.status().message() << "\n";
+    return 2;
+  }
+  std::vector<std::vector<std::string>> rows = {{"example", "what", "pytorch", "service", "ok"}};
+  for (const ExampleRow& row : report->rows) {
+    rows.push_back(
+        {row.example, row.what, row.expected, row.service, row.agrees ? "ok" : "DIFFERS"});
+  }
+  PrintTable(rows, {false, false, false, false, false});
+  for (const std::string& name : report->not_listed) {
+    std::cout << "not run: " << name << " (the server does not list this loss)\n";
+  }
+  for (const std::string& loss : report->uncovered) {
+    std::cout << "no example for the listed loss " << loss << "\n";
+  }
+  std::cout << "examples: " << report->num_agree() << " values agree, " << report->num_differ()
+            << " differ, " << report->uncovered.size() << " listed losses without an example\n";
   return report->all_agree() ? 0 : 1;
 }
 
 // --- health ---
 
-// grpc 1.51 installs no C++ stub for grpc.health.v1, so the request and the
-// response are encoded by hand:
-//   message HealthCheckRequest { string service = 1; }
-//   message HealthCheckResponse { ServingStatus status = 1; }
-std::string EncodeHealthCheckRequest(absl::string_view service) {
-  std::string out;
-  if (service.empty()) return out;  // proto3 omits the default
-  out.push_back(static_cast<char>((1 << 3) | 2));  // field 1, length-delimited
-  uint64_t n = service.size();
-  while (n >= 0x80) {
-    out.push_back(static_cast<char>((n & 0x7f) | 0x80));
-    n >>= 7;
-  }
-  out.push_back(static_cast<char>(n));
-  out.append(service.data(), service.size());
-  return out;
-}
-
-// The `status` field of a HealthCheckResponse, or -1 if the bytes do not parse.
-int64_t DecodeHealthCheckStatus(const std::string& bytes) {
-  google::protobuf::io::CodedInputStream in(
-      reinterpret_cast<const uint8_t*>(bytes.data()), static_cast<int>(bytes.size()));
-  int64_t status = 0;  // UNKNOWN when absent
-  while (uint32_t tag = in.ReadTag()) {
-    const uint32_t field = tag >> 3;
-    uint64_t varint = 0;
-    uint32_t length = 0;
-    switch (tag & 7) {
-      case 0:
-        if (!in.ReadVarint64(&varint)) return -1;
-        if (field == 1) status = static_cast<int64_t>(varint);
-        break;
-      case 1:
-        if (!in.Skip(8)) return -1;
-        break;
-      case 2:
-        if (!in.ReadVarint32(&length) || !in.Skip(static_cast<int>(length))) return -1;
-        break;
-      case 5:
-        if (!in.Skip(4)) return -1;
-        break;
-      default:
-        return -1;
-    }
-  }
-  return in.ConsumedEntireMessage() ? status : -1;
-}
-
-std::string ServingStatusName(int64_t status) {
-  switch (status) {
-    case 0:
-      return "UNKNOWN";
-    case 1:
-      return "SERVING";
-    case 2:
-      return "NOT_SERVING";
-    case 3:
-      return "SERVICE_UNKNOWN";
-    default:
-      return absl::StrCat("status ", status);
-  }
-}
-
-int RunHealth(const std::shared_ptr<grpc::Channel>& channel, absl::string_view service) {
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext context;
-  SetDeadline(context);
-  const std::string request_bytes = EncodeHealthCheckRequest(service);
-  grpc::Slice request_slice(request_bytes);
-  grpc::ByteBuffer request(&request_slice, 1);
-  grpc::ByteBuffer response;
-  std::promise<grpc::Status> done;
-  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
-                 &request, &response,
-                 [&done](grpc::Status status) { done.set_value(std::move(status)); });
-  const grpc::Status status = done.get_future().get();
-  if (!status.ok()) return PrintRpcError("Health/Check", status);
-
-  std::vector<grpc::Slice> slices;
-  std::string bytes;
-  if (response.Valid() && response.Dump(&slices).ok()) {
-    for (const grpc::Slice& s : slices) {
-      bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-    }
-  }
-  const int64_t serving = DecodeHealthCheckStatus(bytes);
-  if (serving < 0) {
-    std::cerr << "Health/Check: the response does not parse as HealthCheckResponse\n";
-    return 1;
-  }
-  std::cout << ServingStatusName(serving) << "\n";
-  return serving == 1 ? 0 : 1;
+int RunHealth(Client& client, absl::string_view service) {
+  absl::StatusOr<std::string> serving = client.Health(service);
+  if (!serving.ok()) return PrintError("Health/Check", serving.status());
+  std::cout << *serving << "\n";
+  return *serving == "SERVING" ? 0 : 1;
 }
 
 // --- list ---
@@ -248,12 +210,10 @@ std::string ReductionName(int reduction) {
   return absl::AsciiStrToLower(absl::StripPrefix(name, "REDUCTION_"));
 }
 
-int RunList(v1::LossService::StubInterface& stub) {
-  grpc::ClientContext context;
-  SetDeadline(context);
-  v1::ListLossesResponse response;
-  const grpc::Status status = stub.ListLosses(&context, v1::ListLossesRequest(), &response);
-  if (!status.ok()) return PrintRpcError("ListLosses", status);
+int RunList(Client& client) {
+  absl::StatusOr<v1::ListLossesResponse> listed = client.ListLosses();
+  if (!listed.ok()) return PrintError("ListLosses", listed.status());
+  const v1::ListLossesResponse& response = *listed;
 
   size_t name_width = 4;
   for (const v1::LossInfo& loss : response.losses()) {
@@ -262,15 +222,13 @@ int RunList(v1::LossService::StubInterface& stub) {
   for (const v1::LossInfo& loss : response.losses()) {
     std::vector<std::string> reductions;
     for (int r : loss.reductions()) reductions.push_back(ReductionName(r));
-    std::cout << loss.name() << std::string(name_width - loss.name().size(), ' ')
-              << "  field " << loss.field_number()
-              << "  grad: " << (loss.has_grad() ? "yes" : "no")
+    std::cout << loss.name() << std::string(name_width - loss.name().size(), ' ') << "  field "
+              << loss.field_number() << "  grad: " << (loss.has_grad() ? "yes" : "no")
               << "  reductions: " << absl::StrJoin(reductions, ", ") << "\n";
     std::cout << "    input:   " << loss.input() << "\n";
     std::cout << "    target:  " << loss.target() << "\n";
     std::cout << "    options: "
-              << (loss.options().empty() ? "none" : absl::StrJoin(loss.options(), "; "))
-              << "\n";
+              << (loss.options().empty() ? "none" : absl::StrJoin(loss.options(), "; ")) << "\n";
   }
   std::cout << response.losses_size() << " losses\n";
   return 0;
@@ -285,8 +243,7 @@ absl::StatusOr<std::string> ReadRequestText(absl::string_view arg) {
     return std::string(arg);
   }
   if (arg == "-") {
-    return std::string(std::istreambuf_iterator<char>(std::cin),
-                       std::istreambuf_iterator<char>());
+    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
   std::ifstream file{std::string(arg)};
   if (!file) return absl::NotFoundError(absl::StrCat("cannot open ", arg));
@@ -306,7 +263,8 @@ bool ParseRequest(absl::string_view arg, google::protobuf::Message& message) {
   }
   const auto status = google::protobuf::util::JsonStringToMessage(*text, &message);
   if (!status.ok()) {
-    std::cerr << "loss_client: " << (arg == "-" ? std::string("stdin") : std::string(arg.substr(0, 60)))
+    std::cerr << "loss_client: "
+              << (arg == "-" ? std::string("stdin") : std::string(arg.substr(0, 60)))
               << " is not a valid " << message.GetDescriptor()->full_name()
               << " in JSON: " << status.message() << "\n";
     return false;
@@ -321,36 +279,59 @@ void PrintJson(const google::protobuf::Message& message) {
   std::string json;
   const auto status = google::protobuf::util::MessageToJsonString(message, &json, options);
   if (!status.ok()) {
-    std::cerr << "loss_client: cannot print the response as JSON: " << status.message()
-              << "\n";
+    std::cerr << "loss_client: cannot print the response as JSON: " << status.message() << "\n";
     return;
   }
   std::cout << json;
   if (json.empty() || json.back() != '\n') std::cout << "\n";
 }
 
-int RunEvaluate(v1::LossService::StubInterface& stub, absl::string_view arg) {
+int RunEvaluate(Client& client, absl::string_view arg) {
   v1::EvaluateRequest request;
   if (!ParseRequest(arg, request)) return 2;
-  grpc::ClientContext context;
-  SetDeadline(context);
-  v1::EvaluateResponse response;
-  const grpc::Status status = stub.Evaluate(&context, request, &response);
-  if (!status.ok()) return PrintRpcError("Evaluate", status);
-  PrintJson(response);
+  absl::StatusOr<v1::EvaluateResponse> response = client.Evaluate(request);
+  if (!response.ok()) return PrintError("Evaluate", response.status());
+  PrintJson(*response);
   return 0;
 }
 
-int RunActivate(v1::LossService::StubInterface& stub, absl::string_view arg) {
+int RunActivate(Client& client, absl::string_view arg) {
   v1::ActivateRequest request;
   if (!ParseRequest(arg, request)) return 2;
-  grpc::ClientContext context;
-  SetDeadline(context);
-  v1::ActivateResponse response;
-  const grpc::Status status = stub.Activate(&context, request, &response);
-  if (!status.ok()) return PrintRpcError("Activate", status);
-  PrintJson(response);
+  absl::StatusOr<v1::ActivateResponse> response = client.Activate(request);
+  if (!response.ok()) return PrintError("Activate", response.status());
+  PrintJson(*response);
   return 0;
+}
+
+// The client's options from the flags; prints the problem and returns
+// nullopt if a file cannot be read.
+std::optional<ClientOptions> OptionsFromFlags() {
+  ClientOptions options;
+  options.timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_timeout_ms));
+  options.tls = absl::GetFlag(FLAGS_tls);
+  options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  struct PemFlag {
+    const char* name;
+    std::string path;
+    std::string* into;
+  };
+  for (const PemFlag& f :
+       {PemFlag{"root_certificates", absl::GetFlag(FLAGS_root_certificates),
+                &options.root_certificates},
+        PemFlag{"client_key", absl::GetFlag(FLAGS_client_key), &options.private_key},
+        PemFlag{"client_cert", absl::GetFlag(FLAGS_client_cert), &options.certificate_chain}}) {
+    if (f.path.empty()) continue;
+    std::optional<std::string> pem = ReadFlagFile(f.name, f.path);
+    if (!pem) return std::nullopt;
+    *f.into = *std::move(pem);
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
+    std::optional<std::string> token = ReadFlagFile("token_file", path);
+    if (!token) return std::nullopt;
+    options.token = std::string(absl::StripAsciiWhitespace(*token));
+  }
+  return options;
 }
 
 int UsageError(absl::string_view message) {
@@ -375,29 +356,36 @@ int Main(int argc, char** argv) {
   auto want_args = [&](size_t lo, size_t hi) { return num_args >= lo && num_args <= hi; };
 
   if (absl::GetFlag(FLAGS_timeout_ms) <= 0) return UsageError("--timeout_ms must be > 0");
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(
-      absl::GetFlag(FLAGS_address), grpc::InsecureChannelCredentials());
-  std::unique_ptr<v1::LossService::Stub> stub = v1::LossService::NewStub(channel);
+  if (absl::GetFlag(FLAGS_client_key).empty() != absl::GetFlag(FLAGS_client_cert).empty()) {
+    return UsageError("--client_key and --client_cert go together");
+  }
+  std::optional<ClientOptions> options = OptionsFromFlags();
+  if (!options) return 2;
+  Client client(absl::GetFlag(FLAGS_address), *std::move(options));
 
   if (command == "seed") {
     if (!want_args(0, 0)) return UsageError("seed takes no argument");
-    return RunSeed(*stub);
+    return RunSeed(client);
+  }
+  if (command == "examples") {
+    if (!want_args(0, 0)) return UsageError("examples takes no argument");
+    return RunExamplesCommand(client);
   }
   if (command == "health") {
     if (!want_args(0, 1)) return UsageError("health takes at most one SERVICE");
-    return RunHealth(channel, num_args == 1 ? args[2] : "");
+    return RunHealth(client, num_args == 1 ? args[2] : "");
   }
   if (command == "list") {
     if (!want_args(0, 0)) return UsageError("list takes no argument");
-    return RunList(*stub);
+    return RunList(client);
   }
   if (command == "evaluate") {
     if (!want_args(1, 1)) return UsageError("evaluate takes one REQUEST (a file, '-' or JSON)");
-    return RunEvaluate(*stub, args[2]);
+    return RunEvaluate(client, args[2]);
   }
   if (command == "activate") {
     if (!want_args(1, 1)) return UsageError("activate takes one REQUEST (a file, '-' or JSON)");
-    return RunActivate(*stub, args[2]);
+    return RunActivate(client, args[2]);
   }
   return UsageError(absl::StrCat("unknown COMMAND '", command, "'"));
 }

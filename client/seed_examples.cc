@@ -1,6 +1,5 @@
 #include "client/seed_examples.h"
 
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -11,25 +10,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
+#include "client/status_macros.h"
 #include "client/torch_random.h"
-#include "grpcpp/client_context.h"
 
 namespace lossservice {
 namespace {
-
-#define SEED_CONCAT_INNER(a, b) a##b
-#define SEED_CONCAT(a, b) SEED_CONCAT_INNER(a, b)
-#define SEED_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
-  auto tmp = (expr);                               \
-  if (!tmp.ok()) return std::move(tmp).status();   \
-  lhs = *std::move(tmp)
-// Assigns the value of an absl::StatusOr expression or returns its status.
-#define SEED_ASSIGN_OR_RETURN(lhs, expr) \
-  SEED_ASSIGN_OR_RETURN_IMPL(SEED_CONCAT(status_or_, __LINE__), lhs, expr)
-#define SEED_RETURN_IF_ERROR(expr)             \
-  do {                                         \
-    if (absl::Status s = (expr); !s.ok()) return s; \
-  } while (false)
 
 using Shape = std::vector<int64_t>;
 
@@ -135,11 +120,9 @@ absl::StatusOr<std::vector<double>> FloatValues(const v1::Tensor& t,
   return out;
 }
 
-absl::Status FromGrpc(const grpc::Status& s, absl::string_view section,
-                      absl::string_view rpc) {
-  return absl::Status(
-      static_cast<absl::StatusCode>(s.error_code()),
-      absl::StrCat(section, ": ", rpc, ": ", s.error_message()));
+absl::Status InSection(const absl::Status& s, absl::string_view section,
+                       absl::string_view rpc) {
+  return absl::Status(s.code(), absl::StrCat(section, ": ", rpc, ": ", s.message()));
 }
 
 // Walks the document. Each example builds its requests, calls the service
@@ -147,21 +130,20 @@ absl::Status FromGrpc(const grpc::Status& s, absl::string_view section,
 // code of their section.
 class SeedWalk {
  public:
-  SeedWalk(v1::LossService::StubInterface& stub, const SeedOptions& options)
-      : stub_(stub), options_(options) {}
+  explicit SeedWalk(Client& client) : client_(client) {}
 
   absl::StatusOr<SeedReport> Run() {
-    SEED_RETURN_IF_ERROR(Perceptron());
-    SEED_RETURN_IF_ERROR(Softmax());
-    SEED_RETURN_IF_ERROR(Mse());
-    SEED_RETURN_IF_ERROR(L1());
-    SEED_RETURN_IF_ERROR(Rmse());
-    SEED_RETURN_IF_ERROR(CrossEntropy());
-    SEED_RETURN_IF_ERROR(CrossEntropyManual());
-    SEED_RETURN_IF_ERROR(Bce());
-    SEED_RETURN_IF_ERROR(BceWithLogits());
-    SEED_RETURN_IF_ERROR(SoftmaxAndLogSoftmax());
-    SEED_RETURN_IF_ERROR(Nll());
+    LOSS_CLIENT_RETURN_IF_ERROR(Perceptron());
+    LOSS_CLIENT_RETURN_IF_ERROR(Softmax());
+    LOSS_CLIENT_RETURN_IF_ERROR(Mse());
+    LOSS_CLIENT_RETURN_IF_ERROR(L1());
+    LOSS_CLIENT_RETURN_IF_ERROR(Rmse());
+    LOSS_CLIENT_RETURN_IF_ERROR(CrossEntropy());
+    LOSS_CLIENT_RETURN_IF_ERROR(CrossEntropyManual());
+    LOSS_CLIENT_RETURN_IF_ERROR(Bce());
+    LOSS_CLIENT_RETURN_IF_ERROR(BceWithLogits());
+    LOSS_CLIENT_RETURN_IF_ERROR(SoftmaxAndLogSoftmax());
+    LOSS_CLIENT_RETURN_IF_ERROR(Nll());
     return std::move(report_);
   }
 
@@ -181,7 +163,7 @@ class SeedWalk {
     v1::ActivateRequest request;
     request.set_activation(v1::ACTIVATION_SIGMOID);
     *request.mutable_input() = Float32Tensor(shape, twos);
-    SEED_ASSIGN_OR_RETURN(v1::Tensor out, Activate(kSection, request));
+    LOSS_CLIENT_ASSIGN_OR_RETURN(v1::Tensor out, Activate(kSection, request));
     const Shape out_shape(out.shape().begin(), out.shape().end());
     AddText(kSection, "shape of sigmoid(in_arr)", kShape, NumpyShape(out_shape));
     Shape squeezed;
@@ -203,7 +185,7 @@ class SeedWalk {
 
     const Shape shape = {1, 3};
     TorchGenerator gen(42);
-    SEED_ASSIGN_OR_RETURN(std::vector<float> x, gen.Randn(shape));
+    LOSS_CLIENT_ASSIGN_OR_RETURN(std::vector<float> x, gen.Randn(shape));
     AddValues(kSection, "x_input", " (client torch generator)", shape, kXInput,
               std::vector<double>(x.begin(), x.end()));
 
@@ -211,8 +193,8 @@ class SeedWalk {
     request.set_activation(v1::ACTIVATION_SOFTMAX);
     request.set_dim(1);
     *request.mutable_input() = Float32Tensor(shape, x);
-    SEED_ASSIGN_OR_RETURN(v1::Tensor out, Activate(kSection, request));
-    SEED_ASSIGN_OR_RETURN(std::vector<double> y,
+    LOSS_CLIENT_ASSIGN_OR_RETURN(v1::Tensor out, Activate(kSection, request));
+    LOSS_CLIENT_ASSIGN_OR_RETURN(std::vector<double> y,
                           FloatValues(out, "output", shape, v1::DATA_TYPE_FLOAT32));
     AddValues(kSection, "softmax(x_input, dim=1)", "", shape, kYOutput, y);
 
@@ -227,15 +209,15 @@ class SeedWalk {
   // 2.3, 2.4 and 2.5 draw them.
   absl::StatusOr<std::pair<std::vector<float>, std::vector<float>>> YhatAndY() {
     TorchGenerator gen(42);
-    SEED_ASSIGN_OR_RETURN(std::vector<float> yhat, gen.Randn(kShape35));
-    SEED_ASSIGN_OR_RETURN(std::vector<float> y, gen.Randn(kShape35));
+    LOSS_CLIENT_ASSIGN_OR_RETURN(std::vector<float> yhat, gen.Randn(kShape35));
+    LOSS_CLIENT_ASSIGN_OR_RETURN(std::vector<float> y, gen.Randn(kShape35));
     return std::make_pair(std::move(yhat), std::move(y));
   }
 
   // The float32 scalar loss of `request` on yhat / y.
   absl::Status RegressionLoss(absl::string_view section, v1::EvaluateRequest request,
                               absl::string_view what, absl::string_view printed) {
-    SEED_ASSIGN_OR_RETURN(auto data, YhatAndY());
+    LOSS_CLIENT_ASSIGN_OR_RETURN(auto data, YhatAndY());
     *request.mutable_input() = Float32Tensor(kShape35, data.first);
     *request.mutable_target() = Float32Tensor(kShape35, data.second);
     return AddLoss(section, std::move(request), what, printed, v1::DATA_TYPE_FLOAT32);
@@ -260,7 +242,7 @@ class SeedWalk {
         "0.9580", "1.3221", "0.8172",  "-0.7658", "-0.7506",  //
         "1.3525", "0.6863", "-0.3278", "0.7950",  "0.2815",   //
         "0.0562", "0.5227", "-0.2384", "-0.0499", "0.5263"};
-    SEED_ASSIGN_OR_RETURN(auto data, YhatAndY());
+    LOSS_CLIENT_ASSIGN_OR_RETURN(auto data, YhatAndY());
     AddValues(kSection, "yhat", " (client torch generator)", kShape35, kYhat,
               std::vector<double>(data.first.begin(), data.first.end()));
     AddValues(kSection, "y", " (client torch generator)", kShape35, kY,
@@ -286,7 +268,7 @@ class SeedWalk {
     // Document: print(loss) -> tensor(2.6812, grad_fn=<NllLossBackward>)
     constexpr absl::string_view kLoss = "2.6812";
     TorchGenerator gen(42);
-    SEED_ASSIGN_OR_RETURN(std::vector<float> outputs, gen.Randn(kShape35));
+    LOSS_CLIENT_ASSIGN_OR_RETURN(std::vector<float> outputs, gen.Randn(kShape35));
     v1::EvaluateRequest request;
     request.mutable_cross_entropy();
     *request.mutable_input() = Float32Tensor(kShape35, outputs);
@@ -313,13 +295,13 @@ class SeedWalk {
     request.mutable_bce();
     *request.mutable_input() = Float32Tensor({2}, predictions);
     *request.mutable_target() = Float32Tensor({2}, labels);
-    SEED_RETURN_IF_ERROR(AddLoss(
+    LOSS_CLIENT_RETURN_IF_ERROR(AddLoss(
         kSection, request,
         "-(sum log p[y=1] + sum log(1-p[y=0])) / n (bce, mean)", kLoss,
         v1::DATA_TYPE_FLOAT32));
 
     request.set_reduction(v1::REDUCTION_SUM);
-    SEED_ASSIGN_OR_RETURN(double sum,
+    LOSS_CLIENT_ASSIGN_OR_RETURN(double sum,
                           EvaluateScalar(kSection, request, v1::DATA_TYPE_FLOAT32));
     // loss = -summation / n_total, in float32; the service's sum is already
     // negated.
@@ -342,12 +324,12 @@ class SeedWalk {
 
     const Shape shape = {4, 1};
     TorchGenerator gen(42);
-    SEED_ASSIGN_OR_RETURN(std::vector<float> x, gen.Randn(shape));
+    LOSS_CLIENT_ASSIGN_OR_RETURN(std::vector<float> x, gen.Randn(shape));
     v1::ActivateRequest activate;
     activate.set_activation(v1::ACTIVATION_SIGMOID);
     *activate.mutable_input() = Float32Tensor(shape, x);
-    SEED_ASSIGN_OR_RETURN(v1::Tensor probabilities, Activate(kSection, activate));
-    SEED_ASSIGN_OR_RETURN(
+    LOSS_CLIENT_ASSIGN_OR_RETURN(v1::Tensor probabilities, Activate(kSection, activate));
+    LOSS_CLIENT_ASSIGN_OR_RETURN(
         std::vector<double> p,
         FloatValues(probabilities, "output", shape, v1::DATA_TYPE_FLOAT32));
     AddValues(kSection, "sigmoid(randn(4, 1))", "", shape, kProbabilities, p);
@@ -356,7 +338,7 @@ class SeedWalk {
     request.mutable_bce();
     *request.mutable_input() = probabilities;
     *request.mutable_target() = Float32Tensor(shape, {1, 0, 1, 0});
-    SEED_RETURN_IF_ERROR(AddLoss(kSection, std::move(request),
+    LOSS_CLIENT_RETURN_IF_ERROR(AddLoss(kSection, std::move(request),
                                  "BCELoss()(probabilities, targets=[1, 0, 1, 0])",
                                  kLoss, v1::DATA_TYPE_FLOAT32));
 
@@ -366,7 +348,7 @@ class SeedWalk {
     right.mutable_bce();
     *right.mutable_input() = predictions;
     *right.mutable_target() = labels;
-    SEED_RETURN_IF_ERROR(AddLoss(kSection, std::move(right),
+    LOSS_CLIENT_RETURN_IF_ERROR(AddLoss(kSection, std::move(right),
                                  "right: BCELoss()(predictions, labels)", kRightLoss,
                                  v1::DATA_TYPE_FLOAT32));
     // Swapped: log(0) is clamped to -100, so the loss is (10 + 20) / 2.
@@ -389,8 +371,8 @@ class SeedWalk {
     v1::ActivateRequest activate;
     activate.set_activation(v1::ACTIVATION_LOGIT);
     *activate.mutable_input() = Float64Tensor({2}, {0.9, 0.2});
-    SEED_ASSIGN_OR_RETURN(v1::Tensor logits, Activate(kSection, activate));
-    SEED_ASSIGN_OR_RETURN(std::vector<double> values,
+    LOSS_CLIENT_ASSIGN_OR_RETURN(v1::Tensor logits, Activate(kSection, activate));
+    LOSS_CLIENT_ASSIGN_OR_RETURN(std::vector<double> values,
                           FloatValues(logits, "output", {2}, v1::DATA_TYPE_FLOAT64));
     AddValues(kSection, "logit([.9, .2]) (float64)", "", {2}, kLogits, values);
 
@@ -438,16 +420,16 @@ class SeedWalk {
     request.set_activation(v1::ACTIVATION_SOFTMAX);
     request.set_dim(-1);
     *request.mutable_input() = Float32Tensor(shape, logits);
-    SEED_ASSIGN_OR_RETURN(v1::Tensor softmax, Activate(kTorch, request));
-    SEED_ASSIGN_OR_RETURN(std::vector<double> softmax_values,
+    LOSS_CLIENT_ASSIGN_OR_RETURN(v1::Tensor softmax, Activate(kTorch, request));
+    LOSS_CLIENT_ASSIGN_OR_RETURN(std::vector<double> softmax_values,
                           FloatValues(softmax, "output", shape, v1::DATA_TYPE_FLOAT32));
     AddValues(kTorch, "nn.Softmax / F.softmax(logits, dim=-1)", "", shape, kSoftmax,
               softmax_values);
 
     constexpr absl::string_view kLog = "2.8 LogSoftmax";
     request.set_activation(v1::ACTIVATION_LOG_SOFTMAX);
-    SEED_ASSIGN_OR_RETURN(v1::Tensor log_softmax, Activate(kLog, request));
-    SEED_ASSIGN_OR_RETURN(
+    LOSS_CLIENT_ASSIGN_OR_RETURN(v1::Tensor log_softmax, Activate(kLog, request));
+    LOSS_CLIENT_ASSIGN_OR_RETURN(
         std::vector<double> log_softmax_values,
         FloatValues(log_softmax, "output", shape, v1::DATA_TYPE_FLOAT32));
     AddValues(kLog, "F.log_softmax / nn.LogSoftmax(logits, dim=-1)", "", shape,
@@ -476,13 +458,13 @@ class SeedWalk {
     const Shape shape = {5, 3};
     const std::vector<int64_t> labels = {0, 0, 1, 2, 1};
     TorchGenerator gen(11);
-    SEED_ASSIGN_OR_RETURN(std::vector<float> logits, gen.Randn(shape));
+    LOSS_CLIENT_ASSIGN_OR_RETURN(std::vector<float> logits, gen.Randn(shape));
     v1::ActivateRequest activate;
     activate.set_activation(v1::ACTIVATION_LOG_SOFTMAX);
     activate.set_dim(-1);
     *activate.mutable_input() = Float32Tensor(shape, logits);
-    SEED_ASSIGN_OR_RETURN(v1::Tensor log_probs, Activate(kSection, activate));
-    SEED_ASSIGN_OR_RETURN(std::vector<double> lp,
+    LOSS_CLIENT_ASSIGN_OR_RETURN(v1::Tensor log_probs, Activate(kSection, activate));
+    LOSS_CLIENT_ASSIGN_OR_RETURN(std::vector<double> lp,
                           FloatValues(log_probs, "output", shape, v1::DATA_TYPE_FLOAT32));
     AddValues(kSection, "log_probs", "", shape, kLogProbs, lp);
 
@@ -499,13 +481,13 @@ class SeedWalk {
     request.mutable_nll();
     *request.mutable_input() = log_probs;
     *request.mutable_target() = Int64Tensor({5}, labels);
-    SEED_RETURN_IF_ERROR(AddLoss("2.9.2 Using PyTorch", request,
+    LOSS_CLIENT_RETURN_IF_ERROR(AddLoss("2.9.2 Using PyTorch", request,
                                  "F.nll_loss / nn.NLLLoss()(log_probs, labels)", kNll,
                                  v1::DATA_TYPE_FLOAT32));
 
     v1::EvaluateRequest weighted = request;
     *weighted.mutable_nll()->mutable_weight() = Float32Tensor({3}, {1.0f, 1.0f, 2.0f});
-    SEED_RETURN_IF_ERROR(AddLoss("2.9.3 Example of Using Weight", std::move(weighted),
+    LOSS_CLIENT_RETURN_IF_ERROR(AddLoss("2.9.3 Example of Using Weight", std::move(weighted),
                                  "NLLLoss(weight=[1, 1, 2])", kWeighted,
                                  v1::DATA_TYPE_FLOAT32));
 
@@ -517,42 +499,28 @@ class SeedWalk {
 
   // --- RPCs ---
 
-  void SetDeadline(grpc::ClientContext& context) const {
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::milliseconds(options_.timeout_ms));
-  }
-
   absl::StatusOr<v1::Tensor> Activate(absl::string_view section,
                                       const v1::ActivateRequest& request) {
-    grpc::ClientContext context;
-    SetDeadline(context);
-    v1::ActivateResponse response;
-    grpc::Status status = stub_.Activate(&context, request, &response);
-    if (!status.ok()) return FromGrpc(status, section, "Activate");
-    return std::move(*response.mutable_output());
+    absl::StatusOr<v1::ActivateResponse> response = client_.Activate(request);
+    if (!response.ok()) return InSection(response.status(), section, "Activate");
+    return std::move(*response->mutable_output());
   }
 
   absl::StatusOr<double> EvaluateScalar(absl::string_view section,
                                         const v1::EvaluateRequest& request,
                                         v1::DataType dtype) {
-    grpc::ClientContext context;
-    SetDeadline(context);
-    v1::EvaluateResponse response;
-    grpc::Status status = stub_.Evaluate(&context, request, &response);
-    if (!status.ok()) return FromGrpc(status, section, "Evaluate");
+    absl::StatusOr<v1::EvaluateResponse> response = client_.Evaluate(request);
+    if (!response.ok()) return InSection(response.status(), section, "Evaluate");
     absl::StatusOr<std::vector<double>> loss =
-        FloatValues(response.loss(), "loss", {}, dtype);
-    if (!loss.ok()) {
-      return absl::Status(loss.status().code(),
-                          absl::StrCat(section, ": Evaluate: ", loss.status().message()));
-    }
+        FloatValues(response->loss(), "loss", {}, dtype);
+    if (!loss.ok()) return InSection(loss.status(), section, "Evaluate");
     return (*loss)[0];
   }
 
   absl::Status AddLoss(absl::string_view section, const v1::EvaluateRequest& request,
                        absl::string_view what, absl::string_view printed,
                        v1::DataType dtype) {
-    SEED_ASSIGN_OR_RETURN(double loss, EvaluateScalar(section, request, dtype));
+    LOSS_CLIENT_ASSIGN_OR_RETURN(double loss, EvaluateScalar(section, request, dtype));
     AddValue(section, what, printed, loss);
     return absl::OkStatus();
   }
@@ -599,8 +567,7 @@ class SeedWalk {
 
   inline static const Shape kShape35 = {3, 5};
 
-  v1::LossService::StubInterface& stub_;
-  const SeedOptions options_;
+  Client& client_;
   SeedReport report_;
 };
 
@@ -645,9 +612,8 @@ bool PrintedEqual(absl::string_view a, absl::string_view b) {
   return is_zero(a) && is_zero(b) && unsigned_part(a) == unsigned_part(b);
 }
 
-absl::StatusOr<SeedReport> RunSeedExamples(v1::LossService::StubInterface& stub,
-                                           const SeedOptions& options) {
-  return SeedWalk(stub, options).Run();
+absl::StatusOr<SeedReport> RunSeedExamples(Client& client) {
+  return SeedWalk(client).Run();
 }
 
 }  // namespace lossservice

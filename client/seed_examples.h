@@ -8,7 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "lossservice/v1/loss_service.grpc.pb.h"
+#include "client/client.h"
 
 namespace lossservice {
 
@@ -36,19 +36,12 @@ struct SeedReport {
   bool all_agree() const { return num_differ() == 0; }
 };
 
-struct SeedOptions {
-  /// Deadline of each RPC.
-  int timeout_ms = 10000;
-};
-
 /// Walks through every example of the seed document in order (sections 2.1
-/// to 2.9), calling `stub` once or more per example, and returns one row per
-/// printed number. A failed RPC or a malformed response ends the walk with
-/// that status, prefixed by the section; a value that merely differs from the
-/// document is a row with `agrees == false`.
-absl::StatusOr<SeedReport> RunSeedExamples(
-    lossservice::v1::LossService::StubInterface& stub,
-    const SeedOptions& options = {});
+/// to 2.9), calling `client` once or more per example, and returns one row
+/// per printed number. A failed RPC or a malformed response ends the walk
+/// with that status, prefixed by the section; a value that merely differs
+/// from the document is a row with `agrees == false`.
+absl::StatusOr<SeedReport> RunSeedExamples(Client& client);
 
 /// Formats `value` the way `printed` was printed: as many decimals as
 /// `printed` has after its '.', and a trailing '.' when it has none (PyTorch

@@ -6,32 +6,15 @@
 #include "absl/strings/str_join.h"
 #include "core/activation.h"
 #include "core/loss.h"
+#include "lossservice/v1/loss_service.pb.h"
 #include "server/request_codec.h"
+#include "server/request_parser.h"
+#include "server/response_writer.h"
 #include "server/status_util.h"
 #include "server/tensor_codec.h"
 #include "spdlog/spdlog.h"
 
 namespace lossservice {
-
-class LossServiceImpl::InflightSlot {
- public:
-  explicit InflightSlot(LossServiceImpl& service) : service_(service) {
-    const int now = service_.inflight_.fetch_add(1, std::memory_order_acq_rel) + 1;
-    admitted_ = service_.max_inflight_ <= 0 || now <= service_.max_inflight_;
-  }
-  ~InflightSlot() { service_.inflight_.fetch_sub(1, std::memory_order_acq_rel); }
-  bool admitted() const { return admitted_; }
-  grpc::Status Refusal() const {
-    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        absl::StrCat("server is at its limit of ", service_.max_inflight_,
-                                     " evaluations in flight; retry with backoff"));
-  }
-
- private:
-  LossServiceImpl& service_;
-  bool admitted_;
-};
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -44,134 +27,10 @@ std::string Describe(const v1::Tensor& t) {
   return absl::StrCat(v1::DataType_Name(t.dtype()), "[", absl::StrJoin(t.shape(), ","), "]");
 }
 
-}  // namespace
-
-grpc::Status LossServiceImpl::Run(absl::FunctionRef<grpc::Status()> compute,
-                                  absl::FunctionRef<std::string()> describe) {
-  const Clock::time_point start = Clock::now();
-  InflightSlot slot(*this);
-  const grpc::Status status = slot.admitted() ? compute() : slot.Refusal();
-  if (status.ok()) {
-    if (spdlog::should_log(spdlog::level::debug)) {
-      spdlog::debug("{} -> OK in {}us", describe(), MicrosSince(start));
-    }
-  } else {
-    spdlog::info("{} -> {}: {}", describe(), StatusCodeName(status.error_code()),
-                 status.error_message());
-  }
-  return status;
-}
-
-grpc::Status LossServiceImpl::EvaluateOne(const v1::EvaluateRequest& request,
-                                          v1::EvaluateResponse* response) {
-  response->set_request_id(request.request_id());
-  const grpc::Status status = Run(
-      [&] {
-        TensorDecoder decoder;
-        absl::StatusOr<LossRequest> core = ToCoreRequest(request, decoder);
-        if (!core.ok()) return ToGrpcStatus(core.status());
-        ProtoAllocator out(EncodingOf(request), response->mutable_loss(),
-                           response->mutable_grad(), nullptr);
-        const absl::Status s = EvaluateLoss(*core, out);
-        if (!core->compute_grad) response->clear_grad();
-        return ToGrpcStatus(s);
-      },
-      [&] {
-        return absl::StrCat("Evaluate id=", request.request_id(), " loss=", LossName(request),
-                            " input=", Describe(request.input()));
-      });
-  if (!status.ok()) {
-    response->clear_loss();
-    response->clear_grad();
-  }
-  return status;
-}
-
-grpc::ServerUnaryReactor* LossServiceImpl::Evaluate(grpc::CallbackServerContext* context,
-                                                    const v1::EvaluateRequest* request,
-                                                    v1::EvaluateResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(EvaluateOne(*request, response));
-  return reactor;
-}
-
-namespace {
-
-// Reads a request, answers it, reads the next: one response per request, in
-// order. A failed evaluation becomes an in-band Error and the stream goes on.
-class EvaluateStreamReactor final
-    : public grpc::ServerBidiReactor<v1::EvaluateRequest, v1::EvaluateStreamResponse> {
- public:
-  explicit EvaluateStreamReactor(LossServiceImpl& service) : service_(service) {
-    StartRead(&request_);
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {  // the client half-closed, or the call is gone
-      Finish(grpc::Status::OK);
-      return;
-    }
-    response_.Clear();
-    grpc::Status status = service_.EvaluateOne(request_, response_.mutable_response());
-    if (!status.ok()) {
-      v1::Error* error = response_.mutable_error();
-      error->set_code(static_cast<int32_t>(status.error_code()));
-      error->set_message(status.error_message());
-      error->set_request_id(request_.request_id());
-    }
-    StartWrite(&response_);
-  }
-
-  void OnWriteDone(bool ok) override {
-    if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the stream was closed while writing"));
-      return;
-    }
-    StartRead(&request_);
-  }
-
-  void OnDone() override { delete this; }
-
- private:
-  LossServiceImpl& service_;
-  v1::EvaluateRequest request_;
-  v1::EvaluateStreamResponse response_;
-};
-
-}  // namespace
-
-grpc::ServerBidiReactor<v1::EvaluateRequest, v1::EvaluateStreamResponse>*
-LossServiceImpl::EvaluateStream(grpc::CallbackServerContext*) {
-  return new EvaluateStreamReactor(*this);
-}
-
-grpc::ServerUnaryReactor* LossServiceImpl::Activate(grpc::CallbackServerContext* context,
-                                                    const v1::ActivateRequest* request,
-                                                    v1::ActivateResponse* response) {
-  const grpc::Status status = Run(
-      [&] {
-        TensorDecoder decoder;
-        absl::StatusOr<ActivationRequest> core = ToCoreRequest(*request, decoder);
-        if (!core.ok()) return ToGrpcStatus(core.status());
-        ProtoAllocator out(EncodingOf(request->input()), nullptr, nullptr,
-                           response->mutable_output());
-        return ToGrpcStatus(lossservice::Activate(*core, out));
-      },
-      [&] {
-        return absl::StrCat("Activate ", static_cast<int>(request->activation()),
-                            " input=", Describe(request->input()));
-      });
-  if (!status.ok()) response->Clear();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(status);
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* LossServiceImpl::ListLosses(grpc::CallbackServerContext* context,
-                                                      const v1::ListLossesRequest*,
-                                                      v1::ListLossesResponse* response) {
+std::string SerializedLosses() {
+  v1::ListLossesResponse response;
   for (const LossInfo& info : AllLosses()) {
-    v1::LossInfo* out = response->add_losses();
+    v1::LossInfo* out = response.add_losses();
     out->set_name(std::string(info.name));
     out->set_field_number(info.field_number);
     out->set_input(std::string(info.input));
@@ -179,17 +38,190 @@ grpc::ServerUnaryReactor* LossServiceImpl::ListLosses(grpc::CallbackServerContex
     for (absl::string_view option : info.options) out->add_options(std::string(option));
     for (Reduction r : info.reductions) {
       switch (r) {
-        case Reduction::kMean: out->add_reductions(v1::REDUCTION_MEAN); break;
-        case Reduction::kSum: out->add_reductions(v1::REDUCTION_SUM); break;
-        case Reduction::kNone: out->add_reductions(v1::REDUCTION_NONE); break;
-        case Reduction::kBatchMean: out->add_reductions(v1::REDUCTION_BATCHMEAN); break;
+        case Reduction::kMean:
+          out->add_reductions(v1::REDUCTION_MEAN);
+          break;
+        case Reduction::kSum:
+          out->add_reductions(v1::REDUCTION_SUM);
+          break;
+        case Reduction::kNone:
+          out->add_reductions(v1::REDUCTION_NONE);
+          break;
+        case Reduction::kBatchMean:
+          out->add_reductions(v1::REDUCTION_BATCHMEAN);
+          break;
       }
     }
     out->set_has_grad(info.has_grad);
   }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return response.SerializeAsString();
+}
+
+// Why a computation is not started, or its result discarded.
+grpc::Status Stopped(const ComputeContext& ctx, absl::string_view when) {
+  if (ctx.deadline != absl::InfiniteFuture() && absl::Now() >= ctx.deadline) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        absl::StrCat("the deadline passed ", when));
+  }
+  return grpc::Status(grpc::StatusCode::CANCELLED, absl::StrCat("the call was cancelled ", when));
+}
+
+// One request's run: the checks around the core call that every RPC shares,
+// and the one log line.
+class Run {
+ public:
+  Run(ThreadPool& pool, CallStats& stats, const StopCondition& stop)
+      : stats_(stats), ctx_{&pool, stop.cancelled, stop.deadline} {}
+
+  const ComputeContext& ctx() const { return ctx_; }
+
+  // Before parsing: a request whose call is already over is not started.
+  bool NotStarted(LossService::Result* r) {
+    if (!ctx_.ShouldStop()) {
+      stats_.started.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    stats_.not_started.fetch_add(1, std::memory_order_relaxed);
+    r->status = Stopped(ctx_, "before the request was started");
+    return true;
+  }
+  // After the core: a result computed after the call ended is discarded.
+  void Finish(const absl::Status& core, LossService::Result* r) {
+    if (ctx_.ShouldStop()) {
+      stats_.stopped.fetch_add(1, std::memory_order_relaxed);
+      r->status = Stopped(ctx_, "while the request was computed; its result was discarded");
+      return;
+    }
+    stats_.computed.fetch_add(1, std::memory_order_relaxed);
+    r->status = ToGrpcStatus(core);
+  }
+  void Unparsable(const absl::Status& s, LossService::Result* r) {
+    stats_.unparsable.fetch_add(1, std::memory_order_relaxed);
+    r->status = ToGrpcStatus(s);
+  }
+  // The one log line of the request.
+  template <typename Describe>
+  void Log(const LossService::Result& r, Describe describe) const {
+    if (r.status.ok()) {
+      if (spdlog::should_log(spdlog::level::debug)) {
+        spdlog::debug("{} -> OK in {}us", describe(), MicrosSince(start_));
+      }
+    } else {
+      spdlog::info("{} -> {}: {}", describe(), StatusCodeName(r.status.error_code()),
+                   r.status.error_message());
+    }
+  }
+
+ private:
+  CallStats& stats_;
+  const ComputeContext ctx_;
+  const Clock::time_point start_ = Clock::now();
+};
+
+}  // namespace
+
+LossService::LossService(ThreadPool& pool, BufferPool& buffers, CallStats& stats)
+    : pool_(pool), buffers_(buffers), stats_(stats), list_losses_(SerializedLosses()) {}
+
+namespace {
+
+// What differs between the RPCs that compute: their messages, core call and
+// response; everything else is Serve's.
+struct EvaluateRpc {
+  using Request = v1::EvaluateRequest;
+  static std::string RequestId(const Request& q) { return q.request_id(); }
+  static Encoding EncodingOf(const TensorDecoder& d, const Request& q) { return d.EncodingOf(q); }
+  static absl::Status Compute(const LossRequest& core, OutputAllocator& out,
+                              const ComputeContext& ctx) {
+    return EvaluateLoss(core, out, ctx);
+  }
+  static wire::MessageWriter Respond(ResponseAllocator& out, const LossRequest& core,
+                                     const std::string& request_id) {
+    return EvaluateResponseMessage(out, core.compute_grad, request_id);
+  }
+  static std::string Describe(const Request* q) {
+    if (q == nullptr) return "Evaluate";
+    return absl::StrCat("Evaluate id=", q->request_id(), " loss=", LossName(*q),
+                        " input=", lossservice::Describe(q->input()));
+  }
+};
+
+struct ActivateRpc {
+  using Request = v1::ActivateRequest;
+  static std::string RequestId(const Request&) { return {}; }
+  static Encoding EncodingOf(const TensorDecoder& d, const Request& q) {
+    return d.EncodingOf(q.input());
+  }
+  static absl::Status Compute(const ActivationRequest& core, OutputAllocator& out,
+                              const ComputeContext& ctx) {
+    return lossservice::Activate(core, out, ctx);
+  }
+  static wire::MessageWriter Respond(ResponseAllocator& out, const ActivationRequest&,
+                                     const std::string&) {
+    return ActivateResponseMessage(out);
+  }
+  static std::string Describe(const Request* q) {
+    if (q == nullptr) return "Activate";
+    return absl::StrCat("Activate ", v1::Activation_Name(q->activation()),
+                        " input=", lossservice::Describe(q->input()));
+  }
+};
+
+// One request: not started if its call is over; parse, decode, compute,
+// respond; discarded if the call ended meanwhile; logged once.
+template <typename Rpc>
+LossService::Result Serve(grpc::ByteBuffer* bytes, const StopCondition& stop, ThreadPool& pool,
+                          BufferPool& buffers, CallStats& stats) {
+  LossService::Result r;
+  Run run(pool, stats, stop);
+  ParsedRequest<typename Rpc::Request> parsed;
+  const typename Rpc::Request* q = nullptr;
+  [&] {
+    if (run.NotStarted(&r)) {
+      bytes->Clear();
+      return;
+    }
+    const absl::Status parse = parsed.Parse(bytes, buffers);
+    r.request_id = Rpc::RequestId(parsed.message());
+    if (!parse.ok()) {
+      run.Unparsable(parse, &r);
+      return;
+    }
+    q = &parsed.message();
+    TensorDecoder decoder(&parsed.wire(), &buffers);
+    auto core = ToCoreRequest(*q, decoder);
+    if (!core.ok()) {
+      run.Finish(core.status(), &r);
+      return;
+    }
+    ResponseAllocator out(Rpc::EncodingOf(decoder, *q), buffers);
+    run.Finish(Rpc::Compute(*core, out, run.ctx()), &r);
+    if (r.status.ok()) r.response = Rpc::Respond(out, *core, r.request_id);
+  }();
+  run.Log(r, [&] { return Rpc::Describe(q); });
+  return r;
+}
+
+}  // namespace
+
+LossService::Result LossService::Evaluate(grpc::ByteBuffer* bytes, const StopCondition& stop) {
+  return Serve<EvaluateRpc>(bytes, stop, pool_, buffers_, stats_);
+}
+
+LossService::Result LossService::Activate(grpc::ByteBuffer* bytes, const StopCondition& stop) {
+  return Serve<ActivateRpc>(bytes, stop, pool_, buffers_, stats_);
+}
+
+grpc::Status LossService::ListLosses(const grpc::ByteBuffer& bytes, grpc::ByteBuffer* response) {
+  ParsedRequest<v1::ListLossesRequest> parsed;
+  grpc::ByteBuffer copy = bytes;
+  if (absl::Status s = parsed.Parse(&copy, buffers_); !s.ok()) {
+    stats_.unparsable.fetch_add(1, std::memory_order_relaxed);
+    return ToGrpcStatus(s);
+  }
+  grpc::Slice slice(list_losses_.data(), list_losses_.size(), grpc::Slice::STATIC_SLICE);
+  *response = grpc::ByteBuffer(&slice, 1);
+  return grpc::Status::OK;
 }
 
 }  // namespace lossservice

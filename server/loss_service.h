@@ -1,50 +1,59 @@
-// The gRPC adapter: proto -> core views, call the core, core status -> gRPC
-// status, log once. No loss math here.
+// The adapter between the bytes of a call and the core: parse, decode,
+// evaluate, serialize, convert the status, log once. No loss math here and
+// no call handling (server/call_handlers.h drives it).
 #ifndef LOSSSERVICE_SERVER_LOSS_SERVICE_H_
 #define LOSSSERVICE_SERVER_LOSS_SERVICE_H_
 
 #include <atomic>
 #include <string>
 
-#include "absl/functional/function_ref.h"
-
-#include "grpcpp/grpcpp.h"
-#include "lossservice/v1/loss_service.grpc.pb.h"
+#include "absl/time/time.h"
+#include "core/parallel.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/status.h"
+#include "server/buffer_pool.h"
+#include "server/call_stats.h"
+#include "server/wire_format.h"
 
 namespace lossservice {
 
-class LossServiceImpl final : public v1::LossService::CallbackService {
+/// When a computation must stop: the call's cancellation flag (set by the
+/// call when the client cancels or goes away) and its deadline.
+struct StopCondition {
+  const std::atomic<bool>* cancelled = nullptr;
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+/// Thread-safe; every method runs on the caller's thread (a compute worker)
+/// and uses the pool only for the core's own parallel chunks.
+class LossService {
  public:
-  /// `max_inflight`: evaluations computed at once before new ones get
-  /// RESOURCE_EXHAUSTED; 0 for no limit.
-  explicit LossServiceImpl(int max_inflight) : max_inflight_(max_inflight) {}
+  LossService(ThreadPool& pool, BufferPool& buffers, CallStats& stats);
 
-  grpc::ServerUnaryReactor* Evaluate(grpc::CallbackServerContext* context,
-                                     const v1::EvaluateRequest* request,
-                                     v1::EvaluateResponse* response) override;
-  grpc::ServerBidiReactor<v1::EvaluateRequest, v1::EvaluateStreamResponse>* EvaluateStream(
-      grpc::CallbackServerContext* context) override;
-  grpc::ServerUnaryReactor* Activate(grpc::CallbackServerContext* context,
-                                     const v1::ActivateRequest* request,
-                                     v1::ActivateResponse* response) override;
-  grpc::ServerUnaryReactor* ListLosses(grpc::CallbackServerContext* context,
-                                       const v1::ListLossesRequest* request,
-                                       v1::ListLossesResponse* response) override;
+  /// The outcome of one request.
+  struct Result {
+    grpc::Status status;
+    /// The request's request_id, when it parsed that far.
+    std::string request_id;
+    /// The response message, when `status` is OK.
+    wire::MessageWriter response;
+  };
 
-  /// One evaluation, shared by Evaluate and EvaluateStream. Logs the outcome.
-  grpc::Status EvaluateOne(const v1::EvaluateRequest& request, v1::EvaluateResponse* response);
+  /// One EvaluateRequest, serialized; the bytes are taken over (`request`
+  /// is left empty). Not started (DEADLINE_EXCEEDED or CANCELLED) if `stop`
+  /// already holds; a result computed while it came to hold is discarded,
+  /// with the same codes.
+  Result Evaluate(grpc::ByteBuffer* request, const StopCondition& stop);
+  /// One ActivateRequest, serialized; as Evaluate.
+  Result Activate(grpc::ByteBuffer* request, const StopCondition& stop);
+  /// The ListLosses answer to `request` (a ListLossesRequest).
+  grpc::Status ListLosses(const grpc::ByteBuffer& request, grpc::ByteBuffer* response);
 
  private:
-  // Counts an evaluation in flight for as long as it lives.
-  class InflightSlot;
-
-  // Runs `compute` if the in-flight limit admits it, and logs the outcome
-  // once (`describe` is called only when a line is written).
-  grpc::Status Run(absl::FunctionRef<grpc::Status()> compute,
-                   absl::FunctionRef<std::string()> describe);
-
-  const int max_inflight_;
-  std::atomic<int> inflight_{0};
+  ThreadPool& pool_;
+  BufferPool& buffers_;
+  CallStats& stats_;
+  const std::string list_losses_;  // the serialized ListLossesResponse
 };
 
 }  // namespace lossservice

@@ -23,16 +23,94 @@ absl::Status Invalid(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
 }
 
+template <typename T>
+TensorValues::Field FieldOf(const google::protobuf::RepeatedField<T>& r) {
+  return {reinterpret_cast<const char*>(r.data()), r.size()};
+}
+
 }  // namespace
 
 v1::DataType ToProto(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return v1::DATA_TYPE_FLOAT32;
-    case DType::kFloat64: return v1::DATA_TYPE_FLOAT64;
-    case DType::kInt64: return v1::DATA_TYPE_INT64;
-    case DType::kInt32: return v1::DATA_TYPE_INT32;
+    case DType::kFloat32:
+      return v1::DATA_TYPE_FLOAT32;
+    case DType::kFloat64:
+      return v1::DATA_TYPE_FLOAT64;
+    case DType::kInt64:
+      return v1::DATA_TYPE_INT64;
+    case DType::kInt32:
+      return v1::DATA_TYPE_INT32;
   }
   return v1::DATA_TYPE_UNSPECIFIED;
+}
+
+TensorValues ValuesOf(const v1::Tensor& t) {
+  TensorValues v;
+  v.float_values = FieldOf(t.float_values());
+  v.double_values = FieldOf(t.double_values());
+  v.int64_values = FieldOf(t.int64_values());
+  v.int32_values = FieldOf(t.int32_values());
+  v.raw_data = {t.raw_data().data(), static_cast<int64_t>(t.raw_data().size())};
+  return v;
+}
+
+const TensorValues* WireTensors::Find(const v1::Tensor* t) const {
+  for (const auto& [tensor, values] : entries_) {
+    if (tensor == t) return &values;
+  }
+  return nullptr;
+}
+
+TensorValues& WireTensors::Entry(const v1::Tensor* t) {
+  for (auto& [tensor, values] : entries_) {
+    if (tensor == t) return values;
+  }
+  return entries_.emplace_back(t, TensorValues{}).second;
+}
+
+const char* WireTensors::Keep(BufferPool::Buffer buffer) {
+  return buffers_.emplace_back(std::move(buffer)).data();
+}
+
+void WireTensors::Clear() {
+  entries_.clear();
+  buffers_.clear();
+}
+
+TensorValues TensorDecoder::Values(const v1::Tensor& t) const {
+  if (wire_ != nullptr) {
+    if (const TensorValues* v = wire_->Find(&t)) return *v;
+  }
+  return ValuesOf(t);
+}
+
+Encoding TensorDecoder::EncodingOf(const v1::Tensor& t) const {
+  return Values(t).raw_data.count > 0 ? Encoding::kRaw : Encoding::kTyped;
+}
+
+Encoding TensorDecoder::EncodingOf(const v1::EvaluateRequest& q) const {
+  const TensorValues in = Values(q.input());
+  if (in.raw_data.count == 0 && in.float_values.count == 0 && in.double_values.count == 0) {
+    return EncodingOf(q.target());
+  }
+  return in.raw_data.count > 0 ? Encoding::kRaw : Encoding::kTyped;
+}
+
+const char* TensorDecoder::AlignedCopy(const char* data, size_t bytes) {
+  char* out;
+  const size_t rounded = (bytes + 63) / 64 * 64;
+  if (rounded <= sizeof(scratch_) - scratch_used_) {
+    out = scratch_ + scratch_used_;
+    scratch_used_ += rounded;
+  } else if (pool_ != nullptr) {
+    out = pooled_copies_.emplace_back(pool_->Acquire(bytes)).data();
+  } else {
+    auto& v = heap_copies_.emplace_back((bytes + sizeof(std::max_align_t) - 1) /
+                                        sizeof(std::max_align_t));
+    out = reinterpret_cast<char*>(v.data());
+  }
+  if (bytes > 0) std::memcpy(out, data, bytes);
+  return out;
 }
 
 absl::StatusOr<TensorView> TensorDecoder::Decode(const v1::Tensor& t, absl::string_view field) {
@@ -52,31 +130,35 @@ absl::StatusOr<TensorView> TensorDecoder::Decode(const v1::Tensor& t, absl::stri
     numel *= d;
     view.shape.push_back(d);
   }
-  const std::string shape = ShapeString(view.shape);
+  static_assert(kMaxNonEmptyExtent * 8 <= kMaxTensorBytes);
+  // For messages only.
+  const auto shape = [&view] { return ShapeString(view.shape); };
 
   if (!v1::DataType_IsValid(t.dtype())) {
     return Invalid(field, absl::StrCat("unknown dtype ", t.dtype()));
   }
+  const TensorValues values = Values(t);
   struct Field {
     const char* name;
-    int size;
+    TensorValues::Field values;
     DType dtype;
   };
   const Field typed[] = {
-      {"float_values", t.float_values_size(), DType::kFloat32},
-      {"double_values", t.double_values_size(), DType::kFloat64},
-      {"int64_values", t.int64_values_size(), DType::kInt64},
-      {"int32_values", t.int32_values_size(), DType::kInt32},
+      {"float_values", values.float_values, DType::kFloat32},
+      {"double_values", values.double_values, DType::kFloat64},
+      {"int64_values", values.int64_values, DType::kInt64},
+      {"int32_values", values.int32_values, DType::kInt32},
   };
   std::vector<absl::string_view> set;
   const Field* used = nullptr;
   for (const Field& f : typed) {
-    if (f.size > 0) {
+    if (f.values.count > 0) {
       set.push_back(f.name);
       used = &f;
     }
   }
-  if (!t.raw_data().empty()) set.push_back("raw_data");
+  const TensorValues::Field raw = values.raw_data;
+  if (raw.count > 0) set.push_back("raw_data");
   if (set.size() > 1) {
     return Invalid(field, absl::StrCat("more than one value field is set (",
                                        absl::StrJoin(set, ", "), "); use exactly one"));
@@ -84,27 +166,32 @@ absl::StatusOr<TensorView> TensorDecoder::Decode(const v1::Tensor& t, absl::stri
   const bool has_dtype = t.dtype() != v1::DATA_TYPE_UNSPECIFIED;
   const auto proto_dtype = [](v1::DataType d) {
     switch (d) {
-      case v1::DATA_TYPE_FLOAT64: return DType::kFloat64;
-      case v1::DATA_TYPE_INT64: return DType::kInt64;
-      case v1::DATA_TYPE_INT32: return DType::kInt32;
-      default: return DType::kFloat32;
+      case v1::DATA_TYPE_FLOAT64:
+        return DType::kFloat64;
+      case v1::DATA_TYPE_INT64:
+        return DType::kInt64;
+      case v1::DATA_TYPE_INT32:
+        return DType::kInt32;
+      default:
+        return DType::kFloat32;
     }
   };
+  // Values the core reads must be aligned for their type.
+  const auto aligned = [&](const char* data, DType dtype, int64_t n) {
+    const size_t bytes = static_cast<size_t>(n) * DTypeSize(dtype);
+    if (reinterpret_cast<uintptr_t>(data) % DTypeSize(dtype) == 0) return data;
+    return AlignedCopy(data, bytes);
+  };
 
-  if (!t.raw_data().empty()) {
+  if (raw.count > 0) {
     if (!has_dtype) return Invalid(field, "raw_data needs dtype to be set");
     view.dtype = proto_dtype(t.dtype());
     const size_t want = static_cast<size_t>(numel) * DTypeSize(view.dtype);
-    if (t.raw_data().size() != want) {
-      return Invalid(field, absl::StrCat("raw_data has ", t.raw_data().size(), " bytes but shape ",
-                                         shape, " of ", DTypeName(view.dtype), " needs ", want));
+    if (static_cast<size_t>(raw.count) != want) {
+      return Invalid(field, absl::StrCat("raw_data has ", raw.count, " bytes but shape ", shape(),
+                                         " of ", DTypeName(view.dtype), " needs ", want));
     }
-    const char* bytes = t.raw_data().data();
-    if (reinterpret_cast<uintptr_t>(bytes) % DTypeSize(view.dtype) != 0) {
-      aligned_copies_.emplace_back(t.raw_data());
-      bytes = aligned_copies_.back().data();
-    }
-    view.data = bytes;
+    view.data = aligned(raw.data, view.dtype, numel);
     return view;
   }
   if (used != nullptr) {
@@ -112,56 +199,23 @@ absl::StatusOr<TensorView> TensorDecoder::Decode(const v1::Tensor& t, absl::stri
       return Invalid(field, absl::StrCat("dtype ", v1::DataType_Name(t.dtype()), " disagrees with ",
                                          used->name));
     }
-    if (used->size != numel) {
-      return Invalid(field, absl::StrCat(used->name, " holds ", used->size,
-                                         " values but shape ", shape, " needs ", numel));
+    if (used->values.count != numel) {
+      return Invalid(field, absl::StrCat(used->name, " holds ", used->values.count,
+                                         " values but shape ", shape(), " needs ", numel));
     }
     view.dtype = used->dtype;
-    switch (view.dtype) {
-      case DType::kFloat32: view.data = t.float_values().data(); break;
-      case DType::kFloat64: view.data = t.double_values().data(); break;
-      case DType::kInt64: view.data = t.int64_values().data(); break;
-      case DType::kInt32: view.data = t.int32_values().data(); break;
-    }
+    view.data = aligned(used->values.data, view.dtype, numel);
     return view;
   }
   // No values at all.
   if (numel != 0) {
-    return Invalid(field, absl::StrCat("holds 0 values but shape ", shape, " needs ", numel));
+    return Invalid(field, absl::StrCat("holds 0 values but shape ", shape(), " needs ", numel));
   }
   if (!has_dtype) {
-    return Invalid(field, absl::StrCat("an empty tensor (shape ", shape, ") must set dtype"));
+    return Invalid(field, absl::StrCat("an empty tensor (shape ", shape(), ") must set dtype"));
   }
   view.dtype = proto_dtype(t.dtype());
   return view;
-}
-
-void* ProtoAllocator::Allocate(Slot slot, DType dtype, absl::Span<const int64_t> shape) {
-  v1::Tensor* t = slot == Slot::kLoss ? loss_ : slot == Slot::kGrad ? grad_ : output_;
-  t->Clear();
-  t->set_dtype(ToProto(dtype));
-  for (int64_t d : shape) t->add_shape(d);
-  const int64_t n = NumElements(shape);
-  if (encoding_ == Encoding::kRaw) {
-    std::string* raw = t->mutable_raw_data();
-    raw->resize(static_cast<size_t>(n) * DTypeSize(dtype));
-    return raw->data();
-  }
-  switch (dtype) {
-    case DType::kFloat32:
-      t->mutable_float_values()->Resize(static_cast<int>(n), 0.0f);
-      return t->mutable_float_values()->mutable_data();
-    case DType::kFloat64:
-      t->mutable_double_values()->Resize(static_cast<int>(n), 0.0);
-      return t->mutable_double_values()->mutable_data();
-    case DType::kInt64:
-      t->mutable_int64_values()->Resize(static_cast<int>(n), 0);
-      return t->mutable_int64_values()->mutable_data();
-    case DType::kInt32:
-      t->mutable_int32_values()->Resize(static_cast<int>(n), 0);
-      return t->mutable_int32_values()->mutable_data();
-  }
-  return nullptr;
 }
 
 }  // namespace lossservice

@@ -34,7 +34,8 @@ values() { awk 'BEGIN { printf "0.5"; for (i = 1; i < 300000; i++) printf ",0.5"
   printf '"target": {"shape": [300000], "float_values": [%s]}}\n' "$(values)"
 } >"$big"
 if "$client" --address "$addr" evaluate "$big" >"$out" 2>&1; then fail "over-limit request succeeded"; fi
-grep -q RESOURCE_EXHAUSTED "$out" || fail "over-limit request: $(cat "$out")"
+grep -q "RESOURCE_EXHAUSTED.*over the limit of 1 MiB (--max_message_mb=1)" "$out" ||
+  fail "over-limit request: $(cat "$out")"
 [ "$("$client" --address "$addr" health)" = SERVING ] || fail "health after the refusal"
 
 kill -TERM "$pid"

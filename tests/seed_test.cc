@@ -2,6 +2,7 @@
 // every number the document prints must come back the same.
 #include "client/seed_examples.h"
 
+#include <chrono>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -9,9 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
-#include "lossservice/v1/loss_service.grpc.pb.h"
+#include "client/client.h"
 #include "server/loss_server.h"
 
 namespace lossservice {
@@ -31,12 +30,12 @@ class SeedTest : public testing::Test {
     server_ = std::make_unique<LossServer>(LossServer::Options{.address = "127.0.0.1:0"});
     ASSERT_TRUE(server_->Start().ok());
     ASSERT_GT(server_->port(), 0);
-    stub_ = v1::LossService::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", server_->port()), grpc::InsecureChannelCredentials()));
+    client_ = std::make_unique<Client>(absl::StrCat("127.0.0.1:", server_->port()),
+                                       ClientOptions{.timeout = std::chrono::seconds(5)});
   }
 
   std::unique_ptr<LossServer> server_;
-  std::unique_ptr<v1::LossService::Stub> stub_;
+  std::unique_ptr<Client> client_;
 };
 
 const SeedRow* FindRow(const SeedReport& report, const std::string& section,
@@ -48,7 +47,7 @@ const SeedRow* FindRow(const SeedReport& report, const std::string& section,
 }
 
 TEST_F(SeedTest, EveryPrintedValueAgrees) {
-  absl::StatusOr<SeedReport> report = RunSeedExamples(*stub_);
+  absl::StatusOr<SeedReport> report = RunSeedExamples(*client_);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_GE(report->rows.size(), kPrintedValues);
   for (const SeedRow& row : report->rows) {
@@ -60,7 +59,7 @@ TEST_F(SeedTest, EveryPrintedValueAgrees) {
 }
 
 TEST_F(SeedTest, SpecificRows) {
-  absl::StatusOr<SeedReport> report = RunSeedExamples(*stub_);
+  absl::StatusOr<SeedReport> report = RunSeedExamples(*client_);
   ASSERT_TRUE(report.ok()) << report.status();
   struct Expected {
     std::string section, what, service;
@@ -97,9 +96,7 @@ TEST_F(SeedTest, SpecificRows) {
 TEST_F(SeedTest, StoppedServerIsUnavailable) {
   server_->Shutdown(0);
   server_->Wait();
-  SeedOptions options;
-  options.timeout_ms = 5000;
-  absl::StatusOr<SeedReport> report = RunSeedExamples(*stub_, options);
+  absl::StatusOr<SeedReport> report = RunSeedExamples(*client_);
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.status().code(), absl::StatusCode::kUnavailable) << report.status();
   EXPECT_NE(report.status().message().find("2.1 Perceptron"), std::string::npos)

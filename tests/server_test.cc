@@ -1,11 +1,22 @@
-// Integration tests: a real LossServer on 127.0.0.1:0, called over a real
-// channel. Every golden case goes through the wire in both encodings.
+// Integration tests: a real LossServer on 127.0.0.1:0, called over real
+// channels. Every golden case goes over the wire in both encodings; the
+// execution model (admission at arrival, deadlines, cancellation, stream
+// order, our own parsing and size limit) is checked from the client's side
+// and with the server's counters.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "core/parallel.h"
 #include "google/protobuf/unknown_field_set.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
@@ -14,213 +25,243 @@
 #include "server/loss_server.h"
 #include "server/tensor_codec.h"
 #include "tests/golden.h"
+#include "tests/server_testing.h"
 
 namespace lossservice {
 namespace {
 
 using golden::GoldenCase;
+using test::Floats;
+using test::Mse;
+using Clock = std::chrono::steady_clock;
 
-// ---- proto builders --------------------------------------------------------
+constexpr char kEvaluate[] = "/lossservice.v1.LossService/Evaluate";
+constexpr char kEvaluateStream[] = "/lossservice.v1.LossService/EvaluateStream";
 
-v1::Tensor ToProto(const Tensor& t, Encoding encoding) {
-  v1::Tensor p;
-  for (int64_t d : t.shape) p.add_shape(d);
-  p.set_dtype(ToProto(t.dtype));
-  if (encoding == Encoding::kRaw) {
-    p.set_raw_data(reinterpret_cast<const char*>(t.bytes.data()), t.bytes.size());
-    return p;
+// ---- helpers ---------------------------------------------------------------------------------
+
+// A bidi call on raw bytes: writes `requests` (then half-closes) while
+// reading every response.
+class RawStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  RawStream(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+            std::vector<grpc::ByteBuffer> requests)
+      : stub_(channel), requests_(std::move(requests)) {
+    context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    stub_.PrepareBidiStreamingCall(&context_, method, grpc::StubOptions(), this);
+    StartRead(&read_);
+    WriteNext();
+    StartCall();
   }
-  const int64_t n = t.numel();
-  switch (t.dtype) {
-    case DType::kFloat32:
-      p.mutable_float_values()->Add(t.data_as<float>(), t.data_as<float>() + n);
-      break;
-    case DType::kFloat64:
-      p.mutable_double_values()->Add(t.data_as<double>(), t.data_as<double>() + n);
-      break;
-    case DType::kInt64:
-      p.mutable_int64_values()->Add(t.data_as<int64_t>(), t.data_as<int64_t>() + n);
-      break;
-    case DType::kInt32:
-      p.mutable_int32_values()->Add(t.data_as<int32_t>(), t.data_as<int32_t>() + n);
-      break;
-  }
-  return p;
-}
 
-v1::Tensor Floats(std::vector<int64_t> shape, std::vector<float> values) {
-  v1::Tensor p;
-  for (int64_t d : shape) p.add_shape(d);
-  p.mutable_float_values()->Add(values.begin(), values.end());
-  return p;
-}
-
-v1::Tensor Int64s(std::vector<int64_t> shape, std::vector<int64_t> values) {
-  v1::Tensor p;
-  for (int64_t d : shape) p.add_shape(d);
-  p.mutable_int64_values()->Add(values.begin(), values.end());
-  return p;
-}
-
-v1::Reduction ReductionOf(const std::string& name) {
-  if (name == "sum") return v1::REDUCTION_SUM;
-  if (name == "none") return v1::REDUCTION_NONE;
-  if (name == "batchmean") return v1::REDUCTION_BATCHMEAN;
-  return v1::REDUCTION_MEAN;
-}
-
-// The EvaluateRequest of a golden loss case.
-v1::EvaluateRequest EvaluateRequestFor(const GoldenCase& c, Encoding e) {
-  v1::EvaluateRequest q;
-  q.set_request_id(c.name);
-  if (c.input) *q.mutable_input() = ToProto(*c.input, e);
-  if (c.target) *q.mutable_target() = ToProto(*c.target, e);
-  if (c.grad_output) *q.mutable_grad_output() = ToProto(*c.grad_output, e);
-  q.set_reduction(ReductionOf(c.reduction));
-  q.set_compute_grad(c.compute_grad);
-  // The loss message and its options, set by their proto field names.
-  const google::protobuf::FieldDescriptor* loss_field =
-      v1::EvaluateRequest::descriptor()->FindFieldByName(c.loss);
-  if (loss_field == nullptr) {
-    ADD_FAILURE() << "no loss field " << c.loss;
-    return q;
+  void OnWriteDone(bool ok) override {
+    if (ok) WriteNext();
   }
-  google::protobuf::Message* loss = q.GetReflection()->MutableMessage(&q, loss_field);
-  const google::protobuf::Reflection* reflection = loss->GetReflection();
-  const auto field = [&](const std::string& name) {
-    const google::protobuf::FieldDescriptor* f = loss->GetDescriptor()->FindFieldByName(name);
-    if (f == nullptr) ADD_FAILURE() << c.loss << " has no option " << name;
-    return f;
-  };
-  for (const auto& [name, t] : c.options.tensors) {
-    if (const auto* f = field(name)) reflection->MutableMessage(loss, f)->CopyFrom(ToProto(t, e));
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    std::string bytes = test::ToString(read_);
+    std::lock_guard<std::mutex> lock(mu_);
+    responses_.push_back(std::move(bytes));
+    StartRead(&read_);
   }
-  for (const auto& [name, v] : c.options.flags) {
-    if (const auto* f = field(name)) reflection->SetBool(loss, f, v);
+  void OnDone(const grpc::Status& s) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_ = s;
+    done_ = true;
+    cv_.notify_all();
   }
-  for (const auto& [name, v] : c.options.numbers) {
-    const auto* f = field(name);
-    if (f == nullptr) continue;
-    if (f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_INT64) {
-      reflection->SetInt64(loss, f, static_cast<int64_t>(v));
-    } else {
-      reflection->SetDouble(loss, f, v);
+
+  void Cancel() { context_.TryCancel(); }
+
+  // Waits for the end of the call.
+  grpc::Status Await(std::vector<std::string>* responses) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return done_; });
+    *responses = responses_;
+    return status_;
+  }
+
+ private:
+  void WriteNext() {
+    if (next_ < requests_.size()) {
+      StartWrite(&requests_[next_++]);
+    } else if (!writes_done_) {
+      writes_done_ = true;
+      StartWritesDone();
     }
   }
-  return q;
-}
 
-v1::ActivateRequest ActivateRequestFor(const GoldenCase& c, Encoding e) {
-  v1::ActivateRequest q;
-  if (c.activation == "sigmoid") q.set_activation(v1::ACTIVATION_SIGMOID);
-  if (c.activation == "softmax") q.set_activation(v1::ACTIVATION_SOFTMAX);
-  if (c.activation == "log_softmax") q.set_activation(v1::ACTIVATION_LOG_SOFTMAX);
-  if (c.activation == "logit") q.set_activation(v1::ACTIVATION_LOGIT);
-  *q.mutable_input() = ToProto(*c.input, e);
-  if (auto dim = c.options.number("dim")) q.set_dim(static_cast<int64_t>(*dim));
-  if (auto eps = c.options.number("eps")) q.set_eps(*eps);
-  return q;
-}
+  grpc::GenericStub stub_;
+  grpc::ClientContext context_;
+  std::vector<grpc::ByteBuffer> requests_;
+  size_t next_ = 0;
+  bool writes_done_ = false;
+  grpc::ByteBuffer read_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> responses_;
+  grpc::Status status_;
+  bool done_ = false;
+};
 
-// A response tensor back as a core Tensor, checking it uses `encoding`.
-Tensor FromProto(const v1::Tensor& p, Encoding encoding) {
-  if (encoding == Encoding::kRaw) {
-    EXPECT_EQ(p.float_values_size() + p.double_values_size(), 0) << "raw in, raw out";
-  } else {
-    EXPECT_TRUE(p.raw_data().empty()) << "typed in, typed out";
+// Unary calls started together, answered in any order.
+struct Outcome {
+  grpc::Status status;
+  std::string response;
+  Clock::time_point done;
+};
+class Burst {
+ public:
+  Burst(const std::shared_ptr<grpc::Channel>& channel) : stub_(channel) {}
+  // Starts a call; its outcome is outcomes()[returned index] once Await returns.
+  size_t Start(const std::string& method, const grpc::ByteBuffer& request,
+               std::chrono::milliseconds timeout = std::chrono::milliseconds(60000)) {
+    auto call = std::make_unique<Call>();
+    call->context.set_deadline(std::chrono::system_clock::now() + timeout);
+    Call* c = call.get();
+    const size_t index = calls_.size();
+    calls_.push_back(std::move(call));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++pending_;
+    }
+    stub_.UnaryCall(&c->context, method, grpc::StubOptions(), &request, &c->response,
+                    [this, c](grpc::Status s) {
+                      std::lock_guard<std::mutex> lock(mu_);
+                      c->outcome.status = std::move(s);
+                      c->outcome.done = Clock::now();
+                      --pending_;
+                      cv_.notify_all();
+                    });
+    return index;
   }
-  TensorDecoder decoder;
-  absl::StatusOr<TensorView> view = decoder.Decode(p, "response");
-  EXPECT_TRUE(view.ok()) << view.status();
-  if (!view.ok()) return Tensor{};
-  Tensor t{view->dtype, view->shape, {}};
-  const size_t bytes = static_cast<size_t>(view->numel()) * DTypeSize(view->dtype);
-  t.bytes.resize(bytes);
-  if (bytes) std::memcpy(t.bytes.data(), view->data, bytes);
-  return t;
+  void Cancel(size_t index) { calls_[index]->context.TryCancel(); }
+  std::vector<Outcome> Await() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return pending_ == 0; });
+    std::vector<Outcome> out;
+    for (auto& c : calls_) {
+      c->outcome.response = test::ToString(c->response);
+      out.push_back(c->outcome);
+    }
+    return out;
+  }
+
+ private:
+  struct Call {
+    grpc::ClientContext context;
+    grpc::ByteBuffer response;
+    Outcome outcome;
+  };
+  grpc::GenericStub stub_;
+  std::vector<std::unique_ptr<Call>> calls_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int pending_ = 0;
+};
+
+// Waits (polling the server's counters) until `done` holds; false after 30 s.
+template <typename Done>
+bool WaitFor(LossServer& server, Done done) {
+  const Clock::time_point until = Clock::now() + std::chrono::seconds(30);
+  while (!done(server.stats())) {
+    if (Clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+bool Idle(const ServerStats& s) { return s.in_flight == 0 && s.queued == 0; }
+
+// A compute pool of one thread, held by a task until Release(): requests
+// wait for it for as long as a test needs, whatever the machine's speed.
+class HeldPool {
+ public:
+  HeldPool() {
+    pool_.Schedule([this] {
+      running_.Notify();
+      release_.WaitForNotification();
+    });
+    running_.WaitForNotification();
+  }
+  ~HeldPool() { Release(); }
+  ThreadPool& pool() { return pool_; }
+  void Release() {
+    if (!release_.HasBeenNotified()) release_.Notify();
+  }
+
+ private:
+  absl::Notification running_, release_;
+  ThreadPool pool_{1};  // last: joined first, while the notifications live
+};
+
+// The loss of a BigCrossEntropy answer, or NaN.
+float BigCrossEntropyLoss(const std::string& bytes, int64_t numel) {
+  v1::EvaluateResponse r;
+  if (!r.ParseFromString(bytes) || r.loss().raw_data().size() != 4 ||
+      r.grad().raw_data().size() != static_cast<size_t>(numel) * 4) {
+    return std::nanf("");
+  }
+  float loss;
+  std::memcpy(&loss, r.loss().raw_data().data(), 4);
+  return loss;
 }
 
-// ---- fixture -------------------------------------------------------------------
+// ---- fixture: one server for the golden and simple tests
+// -----------------------------------------
 
 class ServerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    server_ = new LossServer({.address = "127.0.0.1:0", .max_message_mb = 4});
-    ASSERT_TRUE(server_->Start().ok());
-    channel_ = new std::shared_ptr<grpc::Channel>(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", server_->port()), grpc::InsecureChannelCredentials()));
+    server_ = new test::TestServer({.max_message_mb = 4, .compute_threads = 2});
   }
-  static void TearDownTestSuite() {
-    delete channel_;
-    delete server_;
-  }
-  static std::unique_ptr<v1::LossService::Stub> Stub() {
-    return v1::LossService::NewStub(*channel_);
-  }
+  static void TearDownTestSuite() { delete server_; }
 
   grpc::Status Evaluate(const v1::EvaluateRequest& q, v1::EvaluateResponse* r) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    return Stub()->Evaluate(&context, q, r);
+    return server_->Stub()->Evaluate(&context, q, r);
   }
   grpc::Status Activate(const v1::ActivateRequest& q, v1::ActivateResponse* r) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    return Stub()->Activate(&context, q, r);
+    return server_->Stub()->Activate(&context, q, r);
   }
-  // The status of evaluating `q`; the response must be empty on failure.
-  grpc::Status EvaluateStatus(const v1::EvaluateRequest& q) {
+  void ExpectServing() {
     v1::EvaluateResponse r;
-    grpc::Status s = Evaluate(q, &r);
-    if (!s.ok()) {
-      EXPECT_FALSE(r.has_loss());
-    }
-    return s;
+    ASSERT_TRUE(Evaluate(Mse(Floats({1}, {3}), Floats({1}, {1})), &r).ok());
+    ASSERT_EQ(r.loss().float_values_size(), 1);
+    EXPECT_EQ(r.loss().float_values(0), 4.0f);
   }
 
-  static LossServer* server_;
-  static std::shared_ptr<grpc::Channel>* channel_;
+  static test::TestServer* server_;
 };
 
-LossServer* ServerTest::server_ = nullptr;
-std::shared_ptr<grpc::Channel>* ServerTest::channel_ = nullptr;
+test::TestServer* ServerTest::server_ = nullptr;
 
 // ---- every golden case, both encodings ----------------------------------------------
-
-const std::vector<GoldenCase>& Cases() {
-  static const auto* cases = [] {
-    absl::StatusOr<golden::GoldenFile> file = golden::LoadCoreCases();
-    if (!file.ok()) {
-      ADD_FAILURE() << file.status();
-      return new std::vector<GoldenCase>();
-    }
-    return new std::vector<GoldenCase>(std::move(file->cases));
-  }();
-  return *cases;
-}
 
 class GoldenOverWire : public ServerTest,
                        public ::testing::WithParamInterface<std::tuple<size_t, Encoding>> {};
 
 TEST_P(GoldenOverWire, MatchesPyTorch) {
-  const GoldenCase& c = Cases()[std::get<0>(GetParam())];
+  const GoldenCase& c = test::GoldenCases()[std::get<0>(GetParam())];
   const Encoding e = std::get<1>(GetParam());
   SCOPED_TRACE(c.name);
   if (c.is_activation()) {
     v1::ActivateResponse r;
-    grpc::Status s = Activate(ActivateRequestFor(c, e), &r);
+    grpc::Status s = Activate(test::ActivateRequestFor(c, e), &r);
     if (c.is_error()) {
       EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
       return;
     }
     ASSERT_TRUE(s.ok()) << s.error_message();
-    const auto mismatch =
-        golden::CompareToReference(FromProto(r.output(), e), *c.expected_output, c.input->dtype);
+    const auto mismatch = golden::CompareToReference(test::FromProto(r.output(), e),
+                                                     *c.expected_output, c.input->dtype);
     EXPECT_FALSE(mismatch) << *mismatch;
     return;
   }
   v1::EvaluateResponse r;
-  grpc::Status s = Evaluate(EvaluateRequestFor(c, e), &r);
+  grpc::Status s = Evaluate(test::EvaluateRequestFor(c, e), &r);
   if (c.is_error()) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
     EXPECT_FALSE(s.error_message().empty());
@@ -231,364 +272,100 @@ TEST_P(GoldenOverWire, MatchesPyTorch) {
   // An empty input carries no encoding; the target's (if any values) decides.
   const bool has_raw = c.input->numel() > 0 || (c.target && c.target->numel() > 0);
   const Encoding expect = e == Encoding::kRaw && has_raw ? Encoding::kRaw : Encoding::kTyped;
-  const auto loss_mismatch =
-      golden::CompareToReference(FromProto(r.loss(), expect), *c.expected_loss, c.input->dtype);
+  const auto loss_mismatch = golden::CompareToReference(test::FromProto(r.loss(), expect),
+                                                        *c.expected_loss, c.input->dtype);
   EXPECT_FALSE(loss_mismatch) << "loss: " << *loss_mismatch;
   if (c.compute_grad) {
-    const auto grad_mismatch =
-        golden::CompareToReference(FromProto(r.grad(), expect), *c.expected_grad, c.input->dtype);
+    const auto grad_mismatch = golden::CompareToReference(test::FromProto(r.grad(), expect),
+                                                          *c.expected_grad, c.input->dtype);
     EXPECT_FALSE(grad_mismatch) << "grad: " << *grad_mismatch;
   } else {
     EXPECT_FALSE(r.has_grad());
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllCases, GoldenOverWire,
-    ::testing::Combine(::testing::Range<size_t>(0, Cases().size()),
-                       ::testing::Values(Encoding::kTyped, Encoding::kRaw)),
-    [](const ::testing::TestParamInfo<std::tuple<size_t, Encoding>>& info) {
-      return absl::StrCat(golden::SanitizeName(Cases()[std::get<0>(info.param)].name), "_",
-                          std::get<1>(info.param) == Encoding::kRaw ? "raw" : "typed", "_",
-                          std::get<0>(info.param));
-    });
+INSTANTIATE_TEST_SUITE_P(AllCases, GoldenOverWire,
+                         ::testing::Combine(::testing::Range<size_t>(0, test::GoldenCases().size()),
+                                            ::testing::Values(Encoding::kTyped, Encoding::kRaw)),
+                         [](const ::testing::TestParamInfo<std::tuple<size_t, Encoding>>& info) {
+                           return absl::StrCat(
+                               golden::SanitizeName(
+                                   test::GoldenCases()[std::get<0>(info.param)].name),
+                               "_", std::get<1>(info.param) == Encoding::kRaw ? "raw" : "typed",
+                               "_", std::get<0>(info.param));
+                         });
 
-// ---- bad input: exact codes and messages --------------------------------------------------
+// ---- statuses over the wire ---------------------------------------------------------------------
 
-v1::EvaluateRequest Mse(v1::Tensor input, v1::Tensor target) {
-  v1::EvaluateRequest q;
-  *q.mutable_input() = std::move(input);
-  *q.mutable_target() = std::move(target);
-  q.mutable_mse();
-  return q;
-}
-
-TEST_F(ServerTest, ShapeMismatchNamesBothShapes) {
-  grpc::Status s = EvaluateStatus(Mse(Floats({2, 3}, {1, 2, 3, 4, 5, 6}), Floats({3, 2}, {1, 2, 3, 4, 5, 6})));
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(s.error_message().find("target has shape [3, 2]"), std::string::npos) << s.error_message();
-  EXPECT_NE(s.error_message().find("input [2, 3]"), std::string::npos) << s.error_message();
-  EXPECT_EQ(s.error_message().find("squeeze"), std::string::npos) << s.error_message();
-}
-
-TEST_F(ServerTest, NBy1AgainstNSuggestsSqueeze) {
-  grpc::Status s = EvaluateStatus(Mse(Floats({3, 1}, {1, 2, 3}), Floats({3}, {1, 2, 3})));
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(s.error_message().find("[3, 1]"), std::string::npos) << s.error_message();
-  EXPECT_NE(s.error_message().find("[3]"), std::string::npos) << s.error_message();
-  EXPECT_NE(s.error_message().find("squeeze"), std::string::npos) << s.error_message();
-}
-
-TEST_F(ServerTest, ElementCountMustMatchShape) {
-  grpc::Status s = EvaluateStatus(Mse(Floats({2, 3}, {1, 2, 3, 4, 5}), Floats({2, 3}, {1, 2, 3, 4, 5, 6})));
+TEST_F(ServerTest, ClientMistakesArriveWithCodeAndMessage) {
+  v1::EvaluateResponse r;
+  grpc::Status s =
+      Evaluate(Mse(Floats({2, 3}, {1, 2, 3, 4, 5}), Floats({2, 3}, {1, 2, 3, 4, 5, 6})), &r);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(), "input: float_values holds 5 values but shape [2, 3] needs 6");
-}
-
-TEST_F(ServerTest, RawDataSizeMustMatchShape) {
-  v1::Tensor input;
-  input.add_shape(2);
-  input.set_dtype(v1::DATA_TYPE_FLOAT64);
-  input.set_raw_data(std::string(12, '\0'));
-  grpc::Status s = EvaluateStatus(Mse(input, Floats({2}, {1, 2})));
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message(), "input: raw_data has 12 bytes but shape [2] of float64 needs 16");
-}
-
-TEST_F(ServerTest, RawDataNeedsDtype) {
-  v1::Tensor input;
-  input.add_shape(1);
-  input.set_raw_data(std::string(4, '\0'));
-  EXPECT_EQ(EvaluateStatus(Mse(input, Floats({1}, {1}))).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
-}
-
-TEST_F(ServerTest, MoreThanOneValueField) {
-  v1::Tensor input = Floats({1}, {1});
-  input.add_double_values(1);
-  grpc::Status s = EvaluateStatus(Mse(input, Floats({1}, {1})));
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(s.error_message().find("float_values, double_values"), std::string::npos);
-}
-
-TEST_F(ServerTest, DtypeMustAgreeWithField) {
-  v1::Tensor input = Floats({1}, {1});
-  input.set_dtype(v1::DATA_TYPE_FLOAT64);
-  EXPECT_EQ(EvaluateStatus(Mse(input, Floats({1}, {1}))).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
-}
-
-TEST_F(ServerTest, NegativeDimensionAndUnknownEnums) {
-  v1::Tensor negative = Floats({}, {1});
-  negative.add_shape(-1);
-  EXPECT_EQ(EvaluateStatus(Mse(negative, Floats({1}, {1}))).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
-  v1::Tensor bad_dtype = Floats({1}, {1});
-  bad_dtype.set_dtype(static_cast<v1::DataType>(42));
-  EXPECT_EQ(EvaluateStatus(Mse(bad_dtype, Floats({1}, {1}))).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
-  v1::EvaluateRequest q = Mse(Floats({1}, {1}), Floats({1}, {1}));
-  q.set_reduction(static_cast<v1::Reduction>(-3));
-  grpc::Status s = EvaluateStatus(q);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message(), "reduction: unknown value -3");
-}
-
-// An empty tensor whose other dimensions are huge would size loops and
-// outputs by them; it is refused at once.
-TEST_F(ServerTest, HugeEmptyShapesAreRefused) {
-  v1::Tensor huge;
-  huge.add_shape(int64_t{1} << 40);
-  huge.add_shape(0);
-  huge.set_dtype(v1::DATA_TYPE_FLOAT32);
+  EXPECT_FALSE(r.has_loss());
   v1::ActivateRequest a;
+  *a.mutable_input() = Floats({2}, {1, 2});
   a.set_activation(v1::ACTIVATION_SOFTMAX);
   a.set_dim(1);
-  *a.mutable_input() = huge;
   v1::ActivateResponse ar;
-  grpc::Status s = Activate(a, &ar);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message(),
-            "input: shape [1099511627776, 0] is too large (its non-zero dimensions multiply to "
-            "more than 2^31)");
-  v1::EvaluateRequest q;
-  *q.mutable_input() = huge;
-  *q.mutable_target() = huge;
-  q.mutable_multilabel_soft_margin();
-  q.set_reduction(v1::REDUCTION_NONE);
-  EXPECT_EQ(EvaluateStatus(q).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  // A modest empty tensor is fine.
-  v1::Tensor empty;
-  empty.add_shape(4);
-  empty.add_shape(0);
-  empty.set_dtype(v1::DATA_TYPE_FLOAT32);
-  *q.mutable_input() = empty;
-  *q.mutable_target() = empty;
-  v1::EvaluateResponse r;
-  ASSERT_TRUE(Evaluate(q, &r).ok());
-  EXPECT_EQ(r.loss().shape_size(), 1);
-  EXPECT_EQ(r.loss().shape(0), 4);
-}
-
-// A CTC batch whose alignment tables would take minutes to fill is refused
-// before any work, although each sample alone is allowed.
-TEST_F(ServerTest, CtcWorkOverTheRequestBudgetIsResourceExhausted) {
-  constexpr int kT = 4096, kN = 80, kC = 2, kS = 4095;
-  v1::EvaluateRequest q;
-  q.mutable_input()->add_shape(kT);
-  q.mutable_input()->add_shape(kN);
-  q.mutable_input()->add_shape(kC);
-  q.mutable_input()->mutable_float_values()->Resize(kT * kN * kC, std::log(0.5f));
-  q.mutable_target()->add_shape(kN);
-  q.mutable_target()->add_shape(kS);
-  q.mutable_target()->mutable_int32_values()->Resize(kN * kS, 1);
-  auto* ctc = q.mutable_ctc();
-  ctc->mutable_input_lengths()->add_shape(kN);
-  ctc->mutable_input_lengths()->mutable_int64_values()->Resize(kN, kT);
-  ctc->mutable_target_lengths()->add_shape(kN);
-  ctc->mutable_target_lengths()->mutable_int64_values()->Resize(kN, kS);
-  grpc::Status s = EvaluateStatus(q);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_NE(s.error_message().find("over the limit of 1073741824 per request; split the batch"),
-            std::string::npos)
-      << s.error_message();
-}
-
-// multilabel_margin's work is quadratic in C: one sample of 2^18 classes,
-// half of them labels, is refused before any work.
-TEST_F(ServerTest, MultilabelMarginOverTheRequestBudgetIsResourceExhausted) {
-  constexpr int kC = 1 << 18;
-  v1::EvaluateRequest q;
-  q.mutable_input()->add_shape(kC);
-  q.mutable_input()->mutable_float_values()->Resize(kC, 0.5f);
-  q.mutable_target()->add_shape(kC);
-  auto* labels = q.mutable_target()->mutable_int32_values();
-  labels->Resize(kC, -1);
-  for (int c = 0; c < kC / 2; ++c) labels->Set(c, c);
-  q.mutable_multilabel_margin();
-  grpc::Status s = EvaluateStatus(q);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_NE(s.error_message().find("over the limit of 2147483648 per request"), std::string::npos)
-      << s.error_message();
-}
-
-TEST_F(ServerTest, EmptyTensorMustSetDtype) {
-  v1::Tensor empty;
-  empty.add_shape(0);
-  grpc::Status s = EvaluateStatus(Mse(empty, Floats({0}, {})));
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message(), "input: an empty tensor (shape [0]) must set dtype");
-}
-
-TEST_F(ServerTest, IntegerInputIsRefused) {
-  grpc::Status s = EvaluateStatus(Mse(Int64s({2}, {1, 2}), Floats({2}, {1, 2})));
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message(), "input must be FLOAT32 or FLOAT64, got int64 [2]");
-}
-
-TEST_F(ServerTest, ClassIndexOutOfRange) {
-  v1::EvaluateRequest q;
-  *q.mutable_input() = Floats({2, 3}, {1, 2, 3, 4, 5, 6});
-  *q.mutable_target() = Int64s({2}, {0, 3});
-  q.mutable_cross_entropy();
-  grpc::Status s = EvaluateStatus(q);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(s.error_message().find("class index 3 at flat position 1 is out of range for 3 classes"),
-            std::string::npos)
-      << s.error_message();
-  q.clear_cross_entropy();
-  q.mutable_nll();
-  *q.mutable_target() = Int64s({2}, {-1, 0});
-  EXPECT_EQ(EvaluateStatus(q).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-}
-
-TEST_F(ServerTest, FloatClassTargetOfWrongShape) {
-  v1::EvaluateRequest q;
-  *q.mutable_input() = Floats({2, 3}, {1, 2, 3, 4, 5, 6});
-  *q.mutable_target() = Floats({2}, {0, 1});
-  q.mutable_nll();
-  grpc::Status s = EvaluateStatus(q);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message(), "target must hold class indices (INT64 or INT32), got float32 [2]");
-}
-
-TEST_F(ServerTest, WeightOfWrongLength) {
-  v1::EvaluateRequest q;
-  *q.mutable_input() = Floats({2, 3}, {1, 2, 3, 4, 5, 6});
-  *q.mutable_target() = Int64s({2}, {0, 2});
-  *q.mutable_cross_entropy()->mutable_weight() = Floats({2}, {1, 2});
-  grpc::Status s = EvaluateStatus(q);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message(),
-            "cross_entropy.weight must have one value per class: shape [3], got [2]");
-}
-
-TEST_F(ServerTest, NoLossSet) {
-  v1::EvaluateRequest q = Mse(Floats({1}, {1}), Floats({1}, {1}));
-  q.clear_mse();
-  grpc::Status s = EvaluateStatus(q);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message().rfind("loss: no loss set; set one of mse, l1, rmse,", 0), 0u)
-      << s.error_message();
-}
-
-TEST_F(ServerTest, MissingInput) {
-  v1::EvaluateRequest q = Mse(Floats({1}, {1}), Floats({1}, {1}));
-  q.clear_input();
-  grpc::Status s = EvaluateStatus(q);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message(), "input is required");
-}
-
-TEST_F(ServerTest, ReductionNotAllowed) {
-  v1::EvaluateRequest q = Mse(Floats({2}, {1, 2}), Floats({2}, {1, 3}));
-  q.mutable_rmse();
-  q.set_reduction(v1::REDUCTION_SUM);
-  grpc::Status s = EvaluateStatus(q);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message(), "reduction sum is not allowed for rmse; allowed: mean");
-  q = Mse(Floats({2}, {1, 2}), Floats({2}, {1, 3}));
-  q.set_reduction(v1::REDUCTION_BATCHMEAN);
-  EXPECT_EQ(EvaluateStatus(q).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-}
-
-TEST_F(ServerTest, BceInputOutsideUnitInterval) {
-  v1::EvaluateRequest q;
-  *q.mutable_input() = Floats({3}, {0.5f, 1.5f, 0.2f});
-  *q.mutable_target() = Floats({3}, {1, 0, 1});
-  q.mutable_bce();
-  grpc::Status s = EvaluateStatus(q);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(s.error_message().find("input: bce needs probabilities in [0, 1]; input [3] has 1.5 "
-                                   "at flat position 1"),
-            std::string::npos)
-      << s.error_message();
-  *q.mutable_input() = Floats({3}, {0.5f, 0.5f, 0.2f});
-  *q.mutable_target() = Floats({3}, {1, -0.5f, 1});
-  EXPECT_EQ(EvaluateStatus(q).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-}
-
-TEST_F(ServerTest, GradOutputMustBeShapedLikeTheLoss) {
-  v1::EvaluateRequest q = Mse(Floats({2}, {1, 2}), Floats({2}, {1, 3}));
-  q.set_compute_grad(true);
-  *q.mutable_grad_output() = Floats({2}, {1, 1});
-  grpc::Status s = EvaluateStatus(q);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message(),
-            "size mismatch: grad_output has shape [2] but must be [] to match the loss");
-}
-
-TEST_F(ServerTest, RequestOverTheSizeLimit) {
-  // The fixture's server takes at most 4 MiB.
-  v1::EvaluateRequest q = Mse(Floats({}, {}), Floats({}, {}));
-  q.mutable_input()->add_shape(1 << 20);
-  q.mutable_input()->mutable_float_values()->Resize(1 << 20, 1.0f);
-  *q.mutable_target() = q.input();
-  EXPECT_EQ(EvaluateStatus(q).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  // And it keeps serving.
-  v1::EvaluateResponse r;
-  ASSERT_TRUE(Evaluate(Mse(Floats({1}, {3}), Floats({1}, {1})), &r).ok());
-  ASSERT_EQ(r.loss().float_values_size(), 1);
-  EXPECT_EQ(r.loss().float_values(0), 4.0f);
-}
-
-TEST_F(ServerTest, UnparsableBytesAreRefusedAndServingGoesOn) {
-  grpc::GenericStub stub(*channel_);
-  grpc::ClientContext context;
-  // Field 1 (input) as a length-delimited value that runs past the end.
-  const char garbage[] = "\x0a\x7f\x01";
-  grpc::Slice slice(garbage, 3);
-  grpc::ByteBuffer request(&slice, 1), response;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  grpc::Status status;
-  stub.UnaryCall(&context, "/lossservice.v1.LossService/Evaluate", grpc::StubOptions(), &request,
-                 &response, [&](grpc::Status s) {
-                   std::lock_guard<std::mutex> lock(mu);
-                   status = std::move(s);
-                   done = true;
-                   cv.notify_one();
-                 });
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return done; });
-  // gRPC refuses the bytes before our code runs; 1.51's callback server
-  // answers UNIMPLEMENTED for a request that does not parse.
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  v1::EvaluateResponse r;
-  EXPECT_TRUE(Evaluate(Mse(Floats({1}, {3}), Floats({1}, {1})), &r).ok());
-}
-
-TEST_F(ServerTest, RequestIdIsEchoed) {
-  v1::EvaluateRequest q = Mse(Floats({2}, {1, 2}), Floats({2}, {1, 3}));
-  q.set_request_id("abc-123");
-  v1::EvaluateResponse r;
-  ASSERT_TRUE(Evaluate(q, &r).ok());
-  EXPECT_EQ(r.request_id(), "abc-123");
-  EXPECT_EQ(r.loss().dtype(), v1::DATA_TYPE_FLOAT32);
-  EXPECT_EQ(r.loss().shape_size(), 0);
-  ASSERT_EQ(r.loss().float_values_size(), 1);
-  EXPECT_EQ(r.loss().float_values(0), 0.5f);
-}
-
-TEST_F(ServerTest, ActivateRejectsBadRequests) {
-  v1::ActivateRequest q;
-  *q.mutable_input() = Floats({2}, {1, 2});
-  v1::ActivateResponse r;
-  grpc::Status s = Activate(q, &r);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  q.set_activation(v1::ACTIVATION_SOFTMAX);
-  q.set_dim(1);
-  s = Activate(q, &r);
+  s = Activate(a, &ar);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(), "dim 1 is out of range for input [2] (valid: -1 to 0)");
 }
 
-// ---- EvaluateStream ----------------------------------------------------------------------
+TEST_F(ServerTest, RequestOverTheSizeLimitNamesTheFlag) {
+  // The fixture's server takes at most 4 MiB: 1.1M floats are 4.4 MB.
+  v1::EvaluateRequest q =
+      Mse(test::RawFloats({1100000}, std::vector<float>(1100000, 1.0f)), Floats({1}, {1}));
+  v1::EvaluateResponse r;
+  grpc::Status s = Evaluate(q, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(s.error_message(),
+            absl::StrCat("the request message has ", q.ByteSizeLong(),
+                         " bytes, over the limit of 4 MiB (--max_message_mb=4)"));
+  // Far over it (past gRPC's own limit, 4 + 16 MiB here), gRPC itself
+  // refuses it, with the same code.
+  q = Mse(test::RawFloats({5600000}, std::vector<float>(5600000, 1.0f)), Floats({1}, {1}));
+  EXPECT_EQ(Evaluate(q, &r).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  ExpectServing();
+  EXPECT_GE(server_->server().stats().too_large, 1);
+}
+
+TEST_F(ServerTest, GarbageBytesAreInvalidArgumentSayingWhatFailed) {
+  // Field 1 (input) as a length-delimited value that runs past the end.
+  const grpc::ByteBuffer garbage = test::ToBuffer(std::string("\x0a\x7f\x01", 3));
+  grpc::Status s = test::RawUnary(server_->channel(), kEvaluate, garbage, nullptr);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "request does not parse as lossservice.v1.EvaluateRequest: input: length 127 runs "
+            "past the end of its message (1 bytes left) (at byte 2 of 3)");
+  s = test::RawUnary(server_->channel(), "/lossservice.v1.LossService/Activate", garbage, nullptr);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(
+      s.error_message().rfind("request does not parse as lossservice.v1.ActivateRequest: ", 0), 0u);
+  s = test::RawUnary(server_->channel(), "/lossservice.v1.LossService/ListLosses", garbage,
+                     nullptr);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(
+      s.error_message().rfind("request does not parse as lossservice.v1.ListLossesRequest: ", 0),
+      0u);
+  ExpectServing();
+}
+
+TEST_F(ServerTest, UnknownMethodIsUnimplementedNamingIt) {
+  grpc::Status s = test::RawUnary(server_->channel(), "/lossservice.v1.LossService/Nope",
+                                  test::ToBuffer(""), nullptr);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(s.error_message().rfind("unknown method /lossservice.v1.LossService/Nope; ", 0), 0u)
+      << s.error_message();
+}
+
+// ---- EvaluateStream ------------------------------------------------------------------------
 
 TEST_F(ServerTest, StreamAnswersInOrderAndSurvivesABadItem) {
   grpc::ClientContext context;
-  auto stub = Stub();
+  auto stub = server_->Stub();
   auto stream = stub->EvaluateStream(&context);
   v1::EvaluateRequest good = Mse(Floats({2}, {1, 2}), Floats({2}, {1, 4}));
   v1::EvaluateRequest bad = Mse(Floats({2}, {1, 2}), Floats({3}, {1, 2, 3}));
@@ -617,164 +394,264 @@ TEST_F(ServerTest, StreamAnswersInOrderAndSurvivesABadItem) {
   EXPECT_EQ(responses[2].response().loss().float_values(0), 4.0f);
 }
 
-// ---- ListLosses ------------------------------------------------------------------------------
+TEST_F(ServerTest, StreamAnswersGarbageAndOversizedItemsInBandAndGoesOn) {
+  v1::EvaluateRequest good = Mse(Floats({2}, {1, 2}), Floats({2}, {1, 4}));
+  good.set_request_id("good");
+  const v1::EvaluateRequest big =
+      Mse(test::RawFloats({1100000}, std::vector<float>(1100000, 1.0f)), Floats({1}, {1}));
+  RawStream stream(server_->channel(), kEvaluateStream,
+                   {test::ToBuffer(good), test::ToBuffer(std::string("\x0a\x7f\x01", 3)),
+                    test::ToBuffer(big), test::ToBuffer(good)});
+  std::vector<std::string> responses;
+  const grpc::Status s = stream.Await(&responses);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(responses.size(), 4u);
+  std::vector<v1::EvaluateStreamResponse> r(4);
+  for (size_t i = 0; i < 4; ++i) ASSERT_TRUE(r[i].ParseFromString(responses[i]));
+  ASSERT_TRUE(r[0].has_response());
+  EXPECT_EQ(r[0].response().loss().float_values(0), 2.0f);
+  ASSERT_TRUE(r[1].has_error());
+  EXPECT_EQ(r[1].error().code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_EQ(r[1].error().message(),
+            "request does not parse as lossservice.v1.EvaluateRequest: input: length 127 runs "
+            "past the end of its message (1 bytes left) (at byte 2 of 3)");
+  ASSERT_TRUE(r[2].has_error());
+  EXPECT_EQ(r[2].error().code(), static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+  EXPECT_NE(r[2].error().message().find("(--max_message_mb=4)"), std::string::npos);
+  ASSERT_TRUE(r[3].has_response());
+  EXPECT_EQ(r[3].response().request_id(), "good");
+}
 
-TEST_F(ServerTest, ListLossesCoversTheWholeOneof) {
-  grpc::ClientContext context;
-  v1::ListLossesResponse r;
-  ASSERT_TRUE(Stub()->ListLosses(&context, v1::ListLossesRequest(), &r).ok());
-  const auto* oneof = v1::EvaluateRequest::descriptor()->FindOneofByName("loss");
-  ASSERT_EQ(r.losses_size(), oneof->field_count());
-  for (int i = 0; i < oneof->field_count(); ++i) {
-    const auto* field = oneof->field(i);
-    EXPECT_EQ(r.losses(i).name(), field->name());
-    EXPECT_EQ(r.losses(i).field_number(), field->number());
-    EXPECT_FALSE(r.losses(i).input().empty());
-    EXPECT_FALSE(r.losses(i).target().empty());
-    EXPECT_FALSE(r.losses(i).reductions().empty());
+// Requests of very different cost, on a pool of four threads: the answers
+// come back in the order of the requests, each the right one.
+TEST(StreamOrderTest, AnswersInOrderWithManyComputeThreads) {
+  test::TestServer server({.compute_threads = 4});
+  constexpr int kItems = 60;
+  std::vector<grpc::ByteBuffer> requests;
+  std::vector<float> want;
+  for (int i = 0; i < kItems; ++i) {
+    if (i % 3 == 0) {
+      v1::EvaluateRequest q = test::BigCrossEntropy(256, 1000);
+      q.set_request_id(absl::StrCat("item-", i));
+      requests.push_back(test::ToBuffer(q));
+      want.push_back(std::log(1000.0f));
+    } else {
+      v1::EvaluateRequest q = Mse(Floats({1}, {static_cast<float>(i)}), Floats({1}, {0}));
+      q.set_request_id(absl::StrCat("item-", i));
+      requests.push_back(test::ToBuffer(q));
+      want.push_back(static_cast<float>(i * i));
+    }
+  }
+  RawStream stream(server.channel(), kEvaluateStream, std::move(requests));
+  std::vector<std::string> responses;
+  ASSERT_TRUE(stream.Await(&responses).ok());
+  ASSERT_EQ(responses.size(), static_cast<size_t>(kItems));
+  for (int i = 0; i < kItems; ++i) {
+    v1::EvaluateStreamResponse r;
+    ASSERT_TRUE(r.ParseFromString(responses[i]));
+    ASSERT_TRUE(r.has_response()) << r.ShortDebugString().substr(0, 200);
+    EXPECT_EQ(r.response().request_id(), absl::StrCat("item-", i));
+    float got;
+    if (i % 3 == 0) {
+      ASSERT_EQ(r.response().loss().raw_data().size(), 4u);
+      std::memcpy(&got, r.response().loss().raw_data().data(), 4);
+      EXPECT_NEAR(got, want[i], 1e-4f);
+    } else {
+      ASSERT_EQ(r.response().loss().float_values_size(), 1);
+      EXPECT_EQ(r.response().loss().float_values(0), want[i]);
+    }
   }
 }
 
-// What ListLosses says is what Evaluate does, for every loss: each listed
-// reduction is accepted and every other one refused, the gradient comes back
-// when asked, and an integer input is refused.
-TEST_F(ServerTest, ListLossesIsTruthful) {
-  grpc::ClientContext context;
-  v1::ListLossesResponse list;
-  ASSERT_TRUE(Stub()->ListLosses(&context, v1::ListLossesRequest(), &list).ok());
-  for (const v1::LossInfo& info : list.losses()) {
-    SCOPED_TRACE(info.name());
-    EXPECT_TRUE(info.has_grad());
-    // A valid request for this loss: its first golden case that succeeds.
-    const GoldenCase* valid = nullptr;
-    for (const GoldenCase& c : Cases()) {
-      if (c.is_loss() && !c.is_error() && c.loss == info.name() && c.input->numel() > 0) {
-        valid = &c;
-        break;
-      }
-    }
-    ASSERT_NE(valid, nullptr) << "no golden case for " << info.name();
-    v1::EvaluateRequest q = EvaluateRequestFor(*valid, Encoding::kTyped);
-    q.clear_grad_output();
-    q.set_compute_grad(true);
-    for (int r = v1::REDUCTION_UNSPECIFIED; r <= v1::REDUCTION_BATCHMEAN; ++r) {
-      q.set_reduction(static_cast<v1::Reduction>(r));
-      const v1::Reduction effective = r == v1::REDUCTION_UNSPECIFIED ? v1::REDUCTION_MEAN
-                                                                    : static_cast<v1::Reduction>(r);
-      const bool listed = std::find(info.reductions().begin(), info.reductions().end(),
-                                    effective) != info.reductions().end();
-      v1::EvaluateResponse response;
-      const grpc::Status s = Evaluate(q, &response);
-      if (listed) {
-        EXPECT_TRUE(s.ok()) << v1::Reduction_Name(effective) << ": " << s.error_message();
-        EXPECT_TRUE(response.has_grad());
-        EXPECT_EQ(response.grad().float_values_size() + response.grad().double_values_size(),
-                  valid->input->numel());
-      } else {
-        EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << v1::Reduction_Name(effective);
-      }
-    }
-    // Integer input is refused by every loss.
-    v1::EvaluateRequest int_input = EvaluateRequestFor(*valid, Encoding::kTyped);
-    v1::Tensor* input = int_input.mutable_input();
-    const int64_t n = valid->input->numel();
-    input->clear_float_values();
-    input->clear_double_values();
-    input->set_dtype(v1::DATA_TYPE_INT64);
-    input->mutable_int64_values()->Resize(static_cast<int>(n), 0);
-    EXPECT_EQ(EvaluateStatus(int_input).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  }
+// A stream whose requests wait for the pool (held by another task) when the
+// client cancels it: none of them is ever computed, and the stream gives
+// back its places under the in-flight count.
+TEST(StreamCancelTest, ACancelledStreamStopsComputing) {
+  HeldPool pool;
+  test::TestServer server({.compute_pool = &pool.pool()});
+  const grpc::ByteBuffer item = test::ToBuffer(Mse(Floats({1}, {3}), Floats({1}, {1})));
+  RawStream stream(server.channel(), kEvaluateStream, std::vector<grpc::ByteBuffer>(6, item));
+  // The stream's first request waits for the pool, two more are read ahead.
+  ASSERT_TRUE(WaitFor(server.server(),
+                      [](const ServerStats& s) { return s.admitted == 3 && s.queued == 1; }));
+  stream.Cancel();
+  std::vector<std::string> responses;
+  EXPECT_EQ(stream.Await(&responses).error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(responses.empty());
+  ASSERT_TRUE(WaitFor(server.server(), [](const ServerStats& s) { return s.cancelled == 1; }));
+  pool.Release();
+  ASSERT_TRUE(WaitFor(server.server(), Idle));
+  const ServerStats stats = server.server().stats();
+  EXPECT_EQ(stats.started, 0) << "a request of the cancelled stream was computed";
+  EXPECT_EQ(stats.not_started, 1);
+  EXPECT_EQ(stats.admitted, 3);
+  EXPECT_EQ(stats.in_flight, 0);
 }
 
-TEST_F(ServerTest, TripletMarginRefusesATarget) {
-  v1::EvaluateRequest q;
-  *q.mutable_input() = Floats({2, 2}, {1, 2, 3, 4});
-  *q.mutable_target() = Floats({2}, {1, 1});
-  auto* t = q.mutable_triplet_margin();
-  *t->mutable_positive() = Floats({2, 2}, {1, 2, 3, 4});
-  *t->mutable_negative() = Floats({2, 2}, {0, 2, 3, 5});
-  grpc::Status s = EvaluateStatus(q);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(s.error_message().find("target"), std::string::npos) << s.error_message();
-  q.clear_target();
+// ---- admission at arrival ----------------------------------------------------------------------
+
+// A burst of 16 large requests over one connection at a server that admits
+// 2, while its one compute thread is held: the 14 over the limit are refused
+// as they arrive, before any answer (their messages never read), and the
+// 2 admitted are computed, right, once the thread is free.
+TEST(AdmissionOverTheWireTest, ABurstOverTheLimitIsRefusedAtOnce) {
+  HeldPool pool;
+  test::TestServer server({.compute_pool = &pool.pool(), .max_inflight = 2});
+  constexpr int kRows = 4096, kClasses = 1000, kCalls = 16;
+  const grpc::ByteBuffer request = test::ToBuffer(test::BigCrossEntropy(kRows, kClasses));
+  Burst burst(server.channel());
+  for (int i = 0; i < kCalls; ++i) burst.Start(kEvaluate, request);
+  ASSERT_TRUE(WaitFor(server.server(), [](const ServerStats& s) {
+    return s.admitted == 2 && s.refused == kCalls - 2;
+  }));
+  pool.Release();
+  const std::vector<Outcome> outcomes = burst.Await();
+  std::vector<Clock::time_point> answered, refused;
+  for (const Outcome& o : outcomes) {
+    if (o.status.ok()) {
+      EXPECT_NEAR(BigCrossEntropyLoss(o.response, int64_t{kRows} * kClasses), std::log(1000.0f),
+                  1e-4f);
+      answered.push_back(o.done);
+    } else {
+      EXPECT_EQ(o.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+      EXPECT_EQ(o.status.error_message(),
+                "the server is at its limit of 2 requests in flight (--max_inflight=2); retry "
+                "with backoff");
+      refused.push_back(o.done);
+    }
+  }
+  ASSERT_EQ(answered.size(), 2u);
+  ASSERT_EQ(refused.size(), static_cast<size_t>(kCalls - 2));
+  const Clock::time_point first_answer = *std::min_element(answered.begin(), answered.end());
+  for (const Clock::time_point& t : refused) EXPECT_LT(t, first_answer);
+  const ServerStats stats = server.server().stats();
+  EXPECT_EQ(stats.computed, 2);
+  EXPECT_EQ(stats.started, 2);
+}
+
+// Without a held pool: a real burst on a server computing one request at a
+// time still refuses some at arrival, before the median computed answer.
+TEST(AdmissionOverTheWireTest, ABurstOnABusyServerIsRefusedBeforeTheMedianAnswer) {
+  test::TestServer server({.compute_threads = 1, .max_inflight = 2});
+  constexpr int kRows = 4096, kClasses = 1000, kCalls = 16;
+  const grpc::ByteBuffer request = test::ToBuffer(test::BigCrossEntropy(kRows, kClasses));
+  Burst burst(server.channel());
+  for (int i = 0; i < kCalls; ++i) burst.Start(kEvaluate, request);
+  std::vector<Clock::time_point> answered, refused;
+  for (const Outcome& o : burst.Await()) {
+    if (o.status.ok()) {
+      answered.push_back(o.done);
+    } else {
+      EXPECT_EQ(o.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+      refused.push_back(o.done);
+    }
+  }
+  ASSERT_GE(answered.size(), 2u);
+  ASSERT_GE(refused.size(), 1u);
+  EXPECT_EQ(answered.size() + refused.size(), static_cast<size_t>(kCalls));
+  std::sort(answered.begin(), answered.end());
+  const Clock::time_point median = answered[answered.size() / 2];
+  std::sort(refused.begin(), refused.end());
+  EXPECT_LT(refused[refused.size() / 2], median);
+  EXPECT_EQ(server.server().stats().refused, static_cast<int64_t>(refused.size()));
+}
+
+// ---- deadlines and cancellation ---------------------------------------------------------------
+
+// A [4096, 1000] request with a 1 ms deadline while the one compute thread
+// is held: it is never started, so the thread, once free, goes straight to
+// the next request.
+TEST(DeadlineTest, AnExpiredRequestFreesThePoolAtOnce) {
+  HeldPool pool;
+  test::TestServer server({.compute_pool = &pool.pool()});
+  const grpc::ByteBuffer big = test::ToBuffer(test::BigCrossEntropy(4096, 1000));
+  Burst expiring(server.channel());
+  expiring.Start(kEvaluate, big, std::chrono::milliseconds(1));
+  EXPECT_EQ(expiring.Await()[0].status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  // The server has seen it end: on arrival, while uploading, or waiting.
+  ASSERT_TRUE(WaitFor(server.server(),
+                      [](const ServerStats& s) { return s.not_started + s.cancelled >= 1; }));
+  Burst next(server.channel());
+  next.Start(kEvaluate, test::ToBuffer(Mse(Floats({1}, {3}), Floats({1}, {1}))));
+  pool.Release();
+  const Outcome small = next.Await()[0];
+  ASSERT_TRUE(small.status.ok()) << small.status.error_message();
   v1::EvaluateResponse r;
-  EXPECT_TRUE(Evaluate(q, &r).ok());
+  ASSERT_TRUE(r.ParseFromString(small.response));
+  EXPECT_EQ(r.loss().float_values(0), 4.0f);
+  ASSERT_TRUE(WaitFor(server.server(), Idle));
+  const ServerStats stats = server.server().stats();
+  EXPECT_EQ(stats.started, 1) << "the expired request was computed";
+  EXPECT_EQ(stats.not_started, 1);
 }
 
-// ---- health and reflection -------------------------------------------------------------------
-
-// Calls a unary method with raw bytes and waits for the answer.
-grpc::Status RawUnary(grpc::Channel& channel, const std::string& method, const std::string& in,
-                      std::string* out) {
-  grpc::GenericStub stub(std::shared_ptr<grpc::Channel>(&channel, [](grpc::Channel*) {}));
-  grpc::ClientContext context;
-  grpc::Slice slice(in);
-  grpc::ByteBuffer request(&slice, 1), response;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  grpc::Status status;
-  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
-    std::lock_guard<std::mutex> lock(mu);
-    status = std::move(s);
-    done = true;
-    cv.notify_one();
-  });
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return done; });
-  std::vector<grpc::Slice> slices;
-  if (status.ok() && response.Dump(&slices).ok()) {
-    for (const grpc::Slice& s : slices) out->append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  return status;
+// The same with a request the client cancels while it waits for the pool.
+TEST(DeadlineTest, ACancelledRequestIsNotStarted) {
+  HeldPool pool;
+  test::TestServer server({.compute_pool = &pool.pool()});
+  const grpc::ByteBuffer big = test::ToBuffer(test::BigCrossEntropy(4096, 1000));
+  Burst burst(server.channel());
+  const size_t cancelled = burst.Start(kEvaluate, big);
+  // Read, admitted and waiting for the thread.
+  ASSERT_TRUE(WaitFor(server.server(), [](const ServerStats& s) { return s.queued == 1; }));
+  burst.Cancel(cancelled);
+  EXPECT_EQ(burst.Await()[cancelled].status.error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(WaitFor(server.server(), [](const ServerStats& s) { return s.cancelled == 1; }));
+  Burst next(server.channel());
+  next.Start(kEvaluate, test::ToBuffer(Mse(Floats({1}, {3}), Floats({1}, {1}))));
+  pool.Release();
+  EXPECT_TRUE(next.Await()[0].status.ok());
+  ASSERT_TRUE(WaitFor(server.server(), Idle));
+  const ServerStats stats = server.server().stats();
+  EXPECT_EQ(stats.started, 1) << "the cancelled request was computed";
+  EXPECT_EQ(stats.not_started, 1);
 }
+
+// ---- health and reflection ---------------------------------------------------------------------
 
 TEST_F(ServerTest, HealthIsServing) {
-  std::string bytes;
-  // HealthCheckRequest{service: ""} is the empty message.
-  ASSERT_TRUE(RawUnary(**channel_, "/grpc.health.v1.Health/Check", "", &bytes).ok());
-  google::protobuf::UnknownFieldSet fields;
-  ASSERT_TRUE(fields.ParseFromString(bytes));
-  ASSERT_EQ(fields.field_count(), 1);
-  EXPECT_EQ(fields.field(0).number(), 1);       // status
-  EXPECT_EQ(fields.field(0).varint(), 1u);      // SERVING
-}
-
-TEST_F(ServerTest, ReflectionListsTheService) {
-  grpc::GenericStub stub(*channel_);
-  grpc::ClientContext context;
-  grpc::CompletionQueue cq;
-  auto call = stub.PrepareCall(&context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-                               &cq);
-  void* tag;
-  bool ok;
-  call->StartCall(reinterpret_cast<void*>(1));
-  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
-  // ServerReflectionRequest{list_services: ""}: field 7, length 0.
-  grpc::Slice slice(std::string("\x3a\x00", 2));
-  grpc::ByteBuffer request(&slice, 1), response;
-  call->Write(request, reinterpret_cast<void*>(2));
-  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
-  call->Read(&response, reinterpret_cast<void*>(3));
-  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
-  call->WritesDone(reinterpret_cast<void*>(4));
-  ASSERT_TRUE(cq.Next(&tag, &ok));
-  grpc::Status status;
-  call->Finish(&status, reinterpret_cast<void*>(5));
-  ASSERT_TRUE(cq.Next(&tag, &ok));
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
+  for (const std::string& service : {std::string(), std::string("lossservice.v1.LossService")}) {
+    std::string request, bytes;
+    if (!service.empty())
+      request = "\x0a" + std::string(1, static_cast<char>(service.size())) + service;
+    ASSERT_TRUE(test::RawUnary(server_->channel(), "/grpc.health.v1.Health/Check",
+                               test::ToBuffer(request), &bytes)
+                    .ok());
+    google::protobuf::UnknownFieldSet fields;
+    ASSERT_TRUE(fields.ParseFromString(bytes));
+    ASSERT_EQ(fields.field_count(), 1);
+    EXPECT_EQ(fields.field(0).number(), 1);   // status
+    EXPECT_EQ(fields.field(0).varint(), 1u);  // SERVING
   }
-  std::vector<grpc::Slice> slices;
-  ASSERT_TRUE(response.Dump(&slices).ok());
-  std::string bytes;
-  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  // The service names are plain strings inside list_services_response.
-  EXPECT_NE(bytes.find("lossservice.v1.LossService"), std::string::npos);
-  EXPECT_NE(bytes.find("grpc.reflection.v1alpha.ServerReflection"), std::string::npos);
 }
 
-// ---- concurrency --------------------------------------------------------------------------------
+// One ServerReflectionInfo exchange (v1alpha): `request` in, the response out.
+std::string Reflect(const std::shared_ptr<grpc::Channel>& channel, const std::string& request) {
+  RawStream stream(channel, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                   {test::ToBuffer(request)});
+  std::vector<std::string> responses;
+  EXPECT_TRUE(stream.Await(&responses).ok());
+  return responses.empty() ? std::string() : responses[0];
+}
+
+TEST_F(ServerTest, ReflectionListsAndDescribesTheService) {
+  // ServerReflectionRequest{list_services: ""}: field 7, length 0.
+  const std::string list = Reflect(server_->channel(), std::string("\x3a\x00", 2));
+  EXPECT_NE(list.find("lossservice.v1.LossService"), std::string::npos);
+  EXPECT_NE(list.find("grpc.reflection.v1alpha.ServerReflection"), std::string::npos);
+  // file_containing_symbol (field 4): the file that defines the service,
+  // with every method.
+  const std::string symbol = "lossservice.v1.LossService";
+  const std::string file = Reflect(
+      server_->channel(), "\x22" + std::string(1, static_cast<char>(symbol.size())) + symbol);
+  EXPECT_NE(file.find("lossservice/v1/loss_service.proto"), std::string::npos);
+  for (const char* method : {"Evaluate", "EvaluateStream", "Activate", "ListLosses"}) {
+    EXPECT_NE(file.find(method), std::string::npos) << method;
+  }
+}
+
+// ---- concurrency and options
+// ---------------------------------------------------------------------
 
 TEST_F(ServerTest, ServesManyClientsAtOnce) {
   constexpr int kThreads = 8, kCalls = 50;
@@ -782,7 +659,7 @@ TEST_F(ServerTest, ServesManyClientsAtOnce) {
   std::atomic<int> ok{0};
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      auto stub = Stub();
+      auto stub = server_->Stub();
       for (int i = 0; i < kCalls; ++i) {
         v1::EvaluateRequest q = Mse(Floats({2}, {float(t), float(i)}), Floats({2}, {0, 0}));
         q.set_reduction(v1::REDUCTION_SUM);
@@ -800,61 +677,31 @@ TEST_F(ServerTest, ServesManyClientsAtOnce) {
 }
 
 TEST(LossServerTest, RefusesBadOptionsAndTakenPorts) {
-  LossServer bad({.address = "127.0.0.1:0", .max_message_mb = 0});
-  EXPECT_EQ(bad.Start().code(), absl::StatusCode::kInvalidArgument);
-  LossServer a({.address = "127.0.0.1:0"});
+  struct Bad {
+    LossServer::Options options;
+    std::string message;
+  };
+  const Bad bad[] = {
+      {{.address = "127.0.0.1:0", .max_message_mb = 0},
+       "max_message_mb must be in [1, 2047], got 0"},
+      {{.address = "127.0.0.1:0", .compute_threads = -1},
+       "compute_threads must be in [0, 1024], got -1"},
+      {{.address = "127.0.0.1:0", .max_inflight = -2}, "max_inflight must be >= 0, got -2"},
+  };
+  for (const Bad& b : bad) {
+    LossServer server(b.options);
+    const absl::Status s = server.Start();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(s.message(), b.message);
+  }
+  LossServer a({.address = "127.0.0.1:0", .compute_threads = 3});
   ASSERT_TRUE(a.Start().ok());
+  EXPECT_EQ(a.compute_threads(), 3);
   LossServer b({.address = absl::StrCat("127.0.0.1:", a.port())});
   EXPECT_EQ(b.Start().code(), absl::StatusCode::kUnavailable);
-}
-
-}  // namespace
-}  // namespace lossservice
-
-namespace lossservice {
-namespace {
-
-// Many large evaluations at once against a server that computes one at a
-// time: the ones over the limit answer RESOURCE_EXHAUSTED, the rest are right.
-TEST(LossServerTest, OverTheInflightLimitIsResourceExhausted) {
-  LossServer server({.address = "127.0.0.1:0", .max_inflight = 1});
-  ASSERT_TRUE(server.Start().ok());
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server.port()),
-                                     grpc::InsecureChannelCredentials());
-  constexpr int kRows = 20000, kClasses = 100, kThreads = 8, kCalls = 4;
-  v1::EvaluateRequest q;
-  q.mutable_input()->add_shape(kRows);
-  q.mutable_input()->add_shape(kClasses);
-  q.mutable_input()->mutable_float_values()->Resize(kRows * kClasses, 0.5f);
-  q.mutable_target()->add_shape(kRows);
-  q.mutable_target()->mutable_int64_values()->Resize(kRows, 3);
-  q.mutable_cross_entropy();
-  std::atomic<int> ok{0}, exhausted{0}, other{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&] {
-      auto stub = v1::LossService::NewStub(channel);
-      for (int i = 0; i < kCalls; ++i) {
-        grpc::ClientContext context;
-        v1::EvaluateResponse r;
-        grpc::Status s = stub->Evaluate(&context, q, &r);
-        if (s.ok() && r.loss().float_values_size() == 1 &&
-            std::abs(r.loss().float_values(0) - std::log(100.0f)) < 1e-4f) {
-          ++ok;
-        } else if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
-          EXPECT_NE(s.error_message().find("limit of 1 evaluations in flight"), std::string::npos);
-          ++exhausted;
-        } else {
-          ++other;
-        }
-      }
-    });
-  }
-  for (std::thread& th : threads) th.join();
-  EXPECT_EQ(other.load(), 0);
-  EXPECT_GE(ok.load(), 1);
-  EXPECT_GE(exhausted.load(), 1);
-  EXPECT_EQ(ok.load() + exhausted.load(), kThreads * kCalls);
+  LossServer machine({.address = "127.0.0.1:0"});
+  ASSERT_TRUE(machine.Start().ok());
+  EXPECT_EQ(machine.compute_threads(), static_cast<int>(std::thread::hardware_concurrency()));
 }
 
 }  // namespace

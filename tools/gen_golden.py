@@ -3,6 +3,7 @@
 
   tests/golden/core_cases.json   loss, error and activation cases
   tests/golden/torch_randn.json  torch.manual_seed(s); torch.randn(shape) values
+  tests/golden/examples.json     every loss and activation once, for the clients
 
 Usage: tools/gen_golden.py [--out DIR] [--check-float32]
 
@@ -857,6 +858,8 @@ def main():
   os.makedirs(args.out, exist_ok=True)
   write_cases(os.path.join(args.out, "core_cases.json"), g.cases)
   write_cases(os.path.join(args.out, "torch_randn.json"), randn_cases())
+  import golden_examples  # tools/golden_examples.py
+  write_cases(os.path.join(args.out, "examples.json"), golden_examples.examples(encode_tensor))
 
   counts = {}
   for c in g.cases:
