@@ -58,7 +58,7 @@ namespace {
 namespace v1 = ::lossservice::v1;
 
 constexpr char kUsage[] =
-    R"(a command-line client of lossservice.v1.LossService.
+    R"usage(a command-line client of lossservice.v1.LossService.
 
 Usage: loss_client [--address=HOST:PORT] [--timeout_ms=MS] [TLS and token
                    flags] COMMAND [ARG]
@@ -108,7 +108,7 @@ Exit status:
   2  usage error, unreadable or malformed REQUEST or file
 
 RPC errors print "RPC failed: CODE: message (request_id ID)" to stderr, and
-for UNAUTHENTICATED what to do about the token.)";
+for UNAUTHENTICATED what to do about the token.)usage";
 
 // Prints "RPC failed: CODE: message (request_id ID)", and what to do about a
 // missing or refused token; returns the exit status of a failed RPC, 1.

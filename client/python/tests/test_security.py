@@ -199,7 +199,7 @@ def test_loss_client_with_tls_and_a_token(secure_server, certs):
 
 @pytest.mark.parametrize("token_file,hint", [
     (None, "loss_client: the server requires a bearer token: pass --token_file=FILE"),
-    ("wrong_token", "loss_client: the server refused the token of --token_file"),
+    ("wrong_token", "loss_client: the server refused the token read from --token_file"),
 ], ids=["missing", "wrong"])
 def test_loss_client_without_the_right_token(secure_server, certs, token_file, hint):
   # Health needs none.
