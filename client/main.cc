@@ -47,7 +47,8 @@ ABSL_FLAG(std::string, client_cert, "", "PEM file of the client's certificate ch
 ABSL_FLAG(std::string, tls_server_name, "",
           "Name the server's certificate must carry, if not the address's host");
 ABSL_FLAG(std::string, token_file, "",
-          "File holding a bearer token, sent as 'authorization: Bearer <token>'");
+          "File holding a bearer token (whitespace around it ignored), sent as "
+          "'authorization: Bearer <token>' on every RPC");
 ABSL_FLAG(std::string, examples_file, "",
           "examples: read the examples from this file instead of the built-in copy "
           "of tests/golden/examples.json");
