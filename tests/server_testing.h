@@ -266,10 +266,11 @@ class Burst {
   int pending_ = 0;
 };
 
-// Waits (polling the server's counters) until `done` holds; false after 30 s.
+// Waits (polling the server's counters) until `done` holds; false after `timeout`.
 template <typename Done>
-bool WaitFor(LossServer& server, Done done) {
-  const Clock::time_point until = Clock::now() + std::chrono::seconds(30);
+bool WaitFor(LossServer& server, Done done,
+             std::chrono::seconds timeout = std::chrono::seconds(30)) {
+  const Clock::time_point until = Clock::now() + timeout;
   while (!done(server.stats())) {
     if (Clock::now() > until) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
