@@ -210,6 +210,10 @@ TEST(DrainTest, CallsStillRunningWhenTheGraceRunsOutAreCancelled) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
   std::printf("the client of the cancelled call got %s\n", s.error_message().c_str());
   EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(300));
+  // The server learns of the cancellation on a thread of its own, possibly
+  // after the client: the pool is let go once it has.
+  ASSERT_TRUE(
+      test::WaitFor(server.server(), [](const ServerStats& s) { return s.cancelled == 1; }));
   pool.Release();
   drain.join();
   EXPECT_FALSE(result.drained);
