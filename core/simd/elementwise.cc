@@ -375,7 +375,11 @@ HWY_INLINE void Step(const Op& op, DC dc, DT dt, const PointArgs<hn::TFromD<DT>>
 }
 
 template <bool kGrad, bool kW, class Op, typename T>
-HWY_NOINLINE double Loop(const Op& op, const PointParams& p, const PointArgs<T>& a) {
+HWY_NOINLINE double Loop(const Op& op, const PointParams& p, const PointArgs<T>& args) {
+  // A local copy: the compiler cannot see that the stores through a.loss and
+  // a.grad leave the caller's struct alone, and would reload every pointer
+  // after each store.
+  const PointArgs<T> a = args;
   using C = std::conditional_t<Op::kDouble, double, T>;
   using DC = hn::ScalableTag<C>;
   const DC dc;
