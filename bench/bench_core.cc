@@ -11,8 +11,9 @@
 // a preallocated output and, for t2, a ThreadPool), torch (the ATen loss;
 // forward + gradient through autograd, as a libtorch user calls it), read
 // (a plain AVX2 loop that only reads the case's input bytes: the memory
-// bandwidth at that size) and, for mse and l1, fused (a plain fused AVX2 loop
-// of the same loss over the same data).
+// bandwidth at that size; run once per loss and size, at fwd/t1) and, for
+// mse and l1, fused (a plain fused AVX2 loop of the same loss over the same
+// data).
 //
 // libtorch reads ATEN_CPU_CAPABILITY once, at start-up, so the torch
 // benchmarks are run a second time in a child process (this binary again,
@@ -401,6 +402,13 @@ std::vector<CaseSpec> AllCases() {
   return out;
 }
 
+// The case whose read benchmark measures spec's input bytes: the same loss
+// and size, forward, one thread.
+std::string ReadCaseName(const CaseSpec& spec) {
+  const size_t size_end = spec.name.find('/', spec.loss.size() + 1);
+  return absl::StrCat(spec.name.substr(0, size_end), "/fwd/t1");
+}
+
 void Register(bool torch_only) {
   for (const CaseSpec& spec : AllCases()) {
     const auto reg = [&](const char* impl, void (*fn)(benchmark::State&, const CaseSpec&)) {
@@ -409,7 +417,9 @@ void Register(bool torch_only) {
     if (!torch_only) reg("ours", BM_Ours);
     reg("torch", BM_Torch);
     if (torch_only) continue;
-    reg("read", BM_Read);
+    // The read loop depends only on the input bytes: once per loss and size
+    // (at fwd/t1), its figure shown beside the grad and all-cores rows too.
+    if (ReadCaseName(spec) == spec.name) reg("read", BM_Read);
     if ((spec.loss == "mse" || spec.loss == "l1") && spec.elements >= 1024) reg("fused", BM_Fused);
   }
 }
@@ -564,7 +574,10 @@ int Main(int argc, char** argv) {
     const std::vector<double> torch_def = get(times, "torch");
     const std::vector<double> torch512 = child.is_null() ? std::vector<double>{}
                                                          : get(child["times_ns"], "torch");
-    const std::vector<double> read = get(times, "read");
+    const std::vector<double> read =
+        times.contains(ReadCaseName(spec) + "/read")
+            ? times[ReadCaseName(spec) + "/read"].get<std::vector<double>>()
+            : std::vector<double>{};
     const std::vector<double> fused = get(times, "fused");
     const auto [read_bytes, all_bytes] = CaseBytes()[spec.name];
     const double bytes = static_cast<double>(all_bytes);

@@ -375,7 +375,11 @@ HWY_INLINE void Step(const Op& op, DC dc, DT dt, const PointArgs<hn::TFromD<DT>>
 }
 
 template <bool kGrad, bool kW, class Op, typename T>
-HWY_NOINLINE double Loop(const Op& op, const PointParams& p, const PointArgs<T>& a) {
+HWY_NOINLINE double Loop(const Op& op, const PointParams& p, const PointArgs<T>& args) {
+  // A local copy: the compiler cannot see that the stores through a.loss and
+  // a.grad leave the caller's struct alone, and would reload every pointer
+  // after each store.
+  const PointArgs<T> a = args;
   using C = std::conditional_t<Op::kDouble, double, T>;
   using DC = hn::ScalableTag<C>;
   const DC dc;
@@ -492,30 +496,38 @@ HWY_NOINLINE void UnaryT(UnaryOp op, double a, const T* HWY_RESTRICT x, T* HWY_R
   }
 }
 
-template <typename T>
+template <bool kNanInside, typename T>
 HWY_NOINLINE int64_t FindOutsideT(const T* HWY_RESTRICT x, int64_t count, double lo_d,
-                                  double hi_d, bool nan_inside) {
+                                  double hi_d) {
   using D = hn::ScalableTag<T>;
   const D d;
   const size_t N = hn::Lanes(d);
   const size_t n = static_cast<size_t>(count);
   const T lo_s = static_cast<T>(lo_d), hi_s = static_cast<T>(hi_d);
   const V<D> lo = hn::Set(d, lo_s), hi = hn::Set(d, hi_s);
-  // Four vectors per test; the scalar loop below finds the element.
   const auto outside = [&](V<D> v) HWY_ATTR {
-    return nan_inside ? hn::Or(hn::Lt(v, lo), hn::Gt(v, hi))
-                      : hn::Not(hn::And(hn::Ge(v, lo), hn::Le(v, hi)));
+    if constexpr (kNanInside) {
+      return hn::Or(hn::Lt(v, lo), hn::Gt(v, hi));
+    } else {
+      return hn::Not(hn::And(hn::Ge(v, lo), hn::Le(v, hi)));
+    }
   };
+  // Eight vectors per test; the scalar loop below finds the element.
   size_t i = 0;
-  for (; i + 4 * N <= n; i += 4 * N) {
-    const auto m = hn::Or(hn::Or(outside(hn::LoadU(d, x + i)), outside(hn::LoadU(d, x + i + N))),
-                          hn::Or(outside(hn::LoadU(d, x + i + 2 * N)),
-                                 outside(hn::LoadU(d, x + i + 3 * N))));
+  for (; i + 8 * N <= n; i += 8 * N) {
+    const auto m = hn::Or(
+        hn::Or(hn::Or(outside(hn::LoadU(d, x + i)), outside(hn::LoadU(d, x + i + N))),
+               hn::Or(outside(hn::LoadU(d, x + i + 2 * N)), outside(hn::LoadU(d, x + i + 3 * N)))),
+        hn::Or(hn::Or(outside(hn::LoadU(d, x + i + 4 * N)), outside(hn::LoadU(d, x + i + 5 * N))),
+               hn::Or(outside(hn::LoadU(d, x + i + 6 * N)),
+                      outside(hn::LoadU(d, x + i + 7 * N)))));
     if (!hn::AllFalse(d, m)) break;
   }
   for (; i < n; ++i) {
     const T v = x[i];
-    if (nan_inside ? (v < lo_s || v > hi_s) : !(v >= lo_s && v <= hi_s)) return static_cast<int64_t>(i);
+    if (kNanInside ? (v < lo_s || v > hi_s) : !(v >= lo_s && v <= hi_s)) {
+      return static_cast<int64_t>(i);
+    }
   }
   return count;
 }
@@ -523,10 +535,10 @@ HWY_NOINLINE int64_t FindOutsideT(const T* HWY_RESTRICT x, int64_t count, double
 }  // namespace
 
 int64_t FindOutsideF32(const float* x, int64_t n, double lo, double hi, bool nan_inside) {
-  return FindOutsideT(x, n, lo, hi, nan_inside);
+  return nan_inside ? FindOutsideT<true>(x, n, lo, hi) : FindOutsideT<false>(x, n, lo, hi);
 }
 int64_t FindOutsideF64(const double* x, int64_t n, double lo, double hi, bool nan_inside) {
-  return FindOutsideT(x, n, lo, hi, nan_inside);
+  return nan_inside ? FindOutsideT<true>(x, n, lo, hi) : FindOutsideT<false>(x, n, lo, hi);
 }
 
 int64_t TargetF() { return HWY_TARGET; }

@@ -253,9 +253,10 @@ void CtcLse3T(const double* a, const double* b, const double* c, const double* a
   const auto step = [&](VD va, VD vb, VD vc, VD allow, VD vadd) HWY_ATTR {
     vc = hn::IfThenElse(hn::Eq(allow, zero), neg_inf, vc);
     // m = a; if (b > m) m = b; if (c > m) m = c;  (NaN never wins a comparison)
-    VD m = va;
-    m = hn::IfThenElse(hn::Gt(vb, m), vb, m);
-    m = hn::IfThenElse(hn::Gt(vc, m), vc, m);
+    const auto win_b = hn::Gt(vb, va);
+    const VD mab = hn::IfThenElse(win_b, vb, va);
+    const auto win_c = hn::Gt(vc, mab);
+    const VD m = hn::IfThenElse(win_c, vc, mab);
     const auto all_neg_inf =
         hn::And(hn::And(hn::Eq(va, neg_inf), hn::Eq(vb, neg_inf)), hn::Eq(vc, neg_inf));
     const auto m_pos_inf = hn::Eq(m, pos_inf);
@@ -264,7 +265,17 @@ void CtcLse3T(const double* a, const double* b, const double* c, const double* a
       return hn::IfThenElse(hn::Eq(v, mr), one,
                             hn::IfThenElse(hn::Eq(v, neg_inf), zero, ExpAll(dd, hn::Sub(v, mr))));
     };
-    VD r = hn::Add(LogAll(dd, hn::Add(hn::Add(er(va), er(vb)), er(vc))), mr);
+    // The term that is m contributes exactly 1 (er's first case; where m is
+    // -inf, +inf or NaN the result is overwritten below or NaN anyway), so
+    // only the other two, p and q in the order a, b, c, need an exp. The sum
+    // keeps the order er(a) + er(b) + er(c): (1 + ep) + eq when m is a or b,
+    // (ep + eq) + 1 when it is c; the bits are those of three exps.
+    const auto win_a = hn::Not(hn::Or(win_b, win_c));
+    const VD ep = er(hn::IfThenElse(win_a, vb, va));
+    const VD eq = er(hn::IfThenElse(win_c, vb, vc));
+    const VD total =
+        hn::IfThenElse(win_c, hn::Add(hn::Add(ep, eq), one), hn::Add(hn::Add(one, ep), eq));
+    VD r = hn::Add(LogAll(dd, total), mr);
     r = hn::IfThenElse(m_pos_inf, nan, r);
     r = hn::IfThenElse(all_neg_inf, neg_inf, r);
     return hn::Add(r, vadd);
