@@ -366,6 +366,10 @@ int ExamplesReport::num_agree() const {
 
 int ExamplesReport::num_differ() const { return static_cast<int>(rows.size()) - num_agree(); }
 
+absl::Status CheckExamples(absl::string_view examples_json) {
+  return ParseExamples(examples_json).status();
+}
+
 absl::StatusOr<ExamplesReport> RunExamples(Client& client, absl::string_view examples_json) {
   absl::StatusOr<std::vector<Example>> examples = ParseExamples(examples_json);
   if (!examples.ok()) return examples.status();

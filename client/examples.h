@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "client/client.h"
@@ -36,6 +37,10 @@ struct ExamplesReport {
   int num_differ() const;
   bool all_agree() const { return num_differ() == 0 && uncovered.empty(); }
 };
+
+/// OK if `examples_json` is a well-formed examples file; else
+/// INVALID_ARGUMENT naming the case and the problem.
+absl::Status CheckExamples(absl::string_view examples_json);
 
 /// Asks ListLosses which losses the server has, runs every example of those
 /// losses and every activation example through `client`'s typed calls, and

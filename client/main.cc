@@ -47,7 +47,8 @@ ABSL_FLAG(std::string, client_cert, "", "PEM file of the client's certificate ch
 ABSL_FLAG(std::string, tls_server_name, "",
           "Name the server's certificate must carry, if not the address's host");
 ABSL_FLAG(std::string, token_file, "",
-          "File holding a bearer token, sent as 'authorization: Bearer <token>'");
+          "File holding a bearer token (whitespace around it ignored), sent as "
+          "'authorization: Bearer <token>' on every RPC");
 ABSL_FLAG(std::string, examples_file, "",
           "examples: read the examples from this file instead of the built-in copy "
           "of tests/golden/examples.json");
@@ -58,7 +59,7 @@ namespace {
 namespace v1 = ::lossservice::v1;
 
 constexpr char kUsage[] =
-    R"(a command-line client of lossservice.v1.LossService.
+    R"usage(a command-line client of lossservice.v1.LossService.
 
 Usage: loss_client [--address=HOST:PORT] [--timeout_ms=MS] [TLS and token
                    flags] COMMAND [ARG]
@@ -89,19 +90,41 @@ For example:
   loss_client activate '{"activation": "ACTIVATION_SOFTMAX",
       "input": {"shape": [3], "double_values": [1.3863, 0, -0.6931]}}'
 
+TLS and tokens: --tls connects with TLS, verifying the server with
+--root_certificates (default gRPC's roots) and, if the certificate is for
+another name than the address's host, --tls_server_name; --client_key and
+--client_cert present a client certificate (servers with --tls_client_ca);
+--token_file sends the token it holds (whitespace around it ignored) as
+"authorization: Bearer <token>" (servers with --auth_token_file; health needs
+none):
+
+  loss_client --address=lossservice:50051 --tls --root_certificates=ca.pem \
+      --token_file=/etc/lossservice/token examples
+
 Exit status:
   0  success (seed, examples: every value agrees; health: SERVING)
-  1  the RPC failed (evaluate, activate, list, health), the service is not
-     SERVING, a seed value differs from the document, or an example differs
-     from PyTorch, fails, or a listed loss has no example
-  2  usage error, unreadable or malformed REQUEST or file, or (seed,
-     examples) an RPC the walk needs failed
+  1  an RPC failed (e.g. UNAUTHENTICATED without the token), the service is
+     not SERVING, a seed value differs from the document, or an example
+     differs from PyTorch, fails, or a listed loss has no example
+  2  usage error, unreadable or malformed REQUEST or file
 
-RPC errors print the gRPC status code name and message to stderr.)";
+RPC errors print "RPC failed: CODE: message (request_id ID)" to stderr, and
+for UNAUTHENTICATED what to do about the token.)usage";
 
+// Prints "RPC failed: CODE: message (request_id ID)", and what to do about a
+// missing or refused token; returns the exit status of a failed RPC, 1.
 int PrintError(absl::string_view rpc, const absl::Status& status) {
   std::cerr << rpc << " failed: " << absl::StatusCodeToString(status.code()) << ": "
-            << status.message() << "\n";
+            << status.message();
+  if (const std::string id = RequestIdOf(status); !id.empty()) {
+    std::cerr << " (request_id " << id << ")";
+  }
+  std::cerr << "\n";
+  if (status.code() == absl::StatusCode::kUnauthenticated) {
+    std::cerr << (absl::GetFlag(FLAGS_token_file).empty()
+                      ? "loss_client: the server requires a bearer token: pass --token_file=FILE\n"
+                      : "loss_client: the server refused the token read from --token_file\n");
+  }
   return 1;
 }
 
@@ -145,11 +168,7 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows, const std::ve
 
 int RunSeed(Client& client) {
   absl::StatusOr<SeedReport> report = RunSeedExamples(client);
-  if (!report.ok()) {
-    std::cerr << "seed: " << absl::StatusCodeToString(report.status().code()) << ": "
-              << report.status().message() << "\n";
-    return 2;
-  }
+  if (!report.ok()) return PrintError("seed", report.status());
   std::vector<std::vector<std::string>> rows = {{"section", "what", "document", "service", "ok"}};
   for (const SeedRow& row : report->rows) {
     rows.push_back(
@@ -170,12 +189,13 @@ int RunExamplesCommand(Client& client) {
     if (!file) return 2;
     text = *std::move(file);
   }
-  absl::StatusOr<ExamplesReport> report = RunExamples(client, text);
-  if (!report.ok()) {
-    std::cerr << "examples: " << absl::StatusCodeToString(report.status().code()) << ": "
-              << report.status().message() << "\n";
+  if (absl::Status valid = CheckExamples(text); !valid.ok()) {
+    std::cerr << "examples: " << valid.message() << "\n";
     return 2;
   }
+  // Well-formed examples: only ListLosses can fail.
+  absl::StatusOr<ExamplesReport> report = RunExamples(client, text);
+  if (!report.ok()) return PrintError("examples: ListLosses", report.status());
   std::vector<std::vector<std::string>> rows = {{"example", "what", "pytorch", "service", "ok"}};
   for (const ExampleRow& row : report->rows) {
     rows.push_back(

@@ -1,17 +1,11 @@
 // lossservice::Client against a real LossServer on 127.0.0.1:0 (the examples
 // of every loss, errors, limits, streams, health), and against a small fake
-// LossService for what the server does not do yet or cannot be made to do on
-// demand: retries of UNAVAILABLE, bearer tokens, TLS and mutual TLS.
+// LossService for what a server cannot be made to do on demand: fail with
+// UNAVAILABLE (retries).
 #include "client/client.h"
 
-#include <atomic>
 #include <chrono>
-#include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,14 +15,9 @@
 #include "client/examples.h"
 #include "core/loss.h"
 #include "grpcpp/grpcpp.h"
-#include "grpcpp/security/server_credentials.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "server/loss_server.h"
-
-#ifndef LOSS_TESTS_DIR
-#error "LOSS_TESTS_DIR must be defined (the absolute path of tests/)"
-#endif
 
 namespace lossservice {
 namespace {
@@ -288,32 +277,23 @@ TEST_F(ClientTest, AStoppedServerIsUnavailable) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(8));
 }
 
-// --- a fake LossService: retries, tokens, TLS -------------------------------
+// --- a fake LossService: retries ----------------------------------------------
 
 // Answers Evaluate with a float32 scalar 1.5 after failing the first
-// `fail_first` calls with UNAVAILABLE; with a token set, refuses calls
-// without it as UNAUTHENTICATED, as the server's --auth_token_file does.
+// `fail_first` calls with UNAVAILABLE: what a real server cannot be made to
+// do on demand. (TLS, mutual TLS and tokens against loss_server itself:
+// client_security_test.)
 class FakeLossService final : public v1::LossService::CallbackService {
  public:
   grpc::ServerUnaryReactor* Evaluate(grpc::CallbackServerContext* context,
                                      const v1::EvaluateRequest* request,
                                      v1::EvaluateResponse* response) override {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    std::string authorization;
-    auto it = context->client_metadata().find("authorization");
-    if (it != context->client_metadata().end()) {
-      authorization.assign(it->second.data(), it->second.size());
-    }
     absl::MutexLock lock(&mu_);
     ++calls_;
-    authorization_ = authorization;
     if (fail_first_ > 0) {
       --fail_first_;
       reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "not yet"));
-      return reactor;
-    }
-    if (!token_.empty() && authorization != "Bearer " + token_) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing or wrong token"));
       return reactor;
     }
     response->set_request_id(request->request_id());
@@ -328,65 +308,23 @@ class FakeLossService final : public v1::LossService::CallbackService {
     absl::MutexLock lock(&mu_);
     fail_first_ = n;
   }
-  void RequireToken(std::string token) {
-    absl::MutexLock lock(&mu_);
-    token_ = std::move(token);
-  }
   int calls() {
     absl::MutexLock lock(&mu_);
     return calls_;
-  }
-  std::string authorization() {
-    absl::MutexLock lock(&mu_);
-    return authorization_;
   }
 
  private:
   absl::Mutex mu_;
   int calls_ ABSL_GUARDED_BY(mu_) = 0;
   int fail_first_ ABSL_GUARDED_BY(mu_) = 0;
-  std::string token_ ABSL_GUARDED_BY(mu_);
-  std::string authorization_ ABSL_GUARDED_BY(mu_);
 };
-
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 class FakeServerTest : public testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    certs_ = new std::filesystem::path(std::filesystem::temp_directory_path() /
-                                       absl::StrCat("lossservice_certs_", getpid()));
-    const std::string command =
-        absl::StrCat(LOSS_TESTS_DIR, "/make_test_certs.sh ", certs_->string());
-    ASSERT_EQ(std::system(command.c_str()), 0) << command;
-  }
-  static void TearDownTestSuite() {
-    std::filesystem::remove_all(*certs_);
-    delete certs_;
-  }
-  static std::string Pem(const char* name) { return ReadFile(*certs_ / name); }
-
-  enum class Security { kPlaintext, kTls, kMutualTls };
-
-  void Serve(Security security) {
-    std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
-    if (security != Security::kPlaintext) {
-      grpc::SslServerCredentialsOptions ssl(
-          security == Security::kMutualTls
-              ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-              : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
-      ssl.pem_key_cert_pairs.push_back({Pem("server.key"), Pem("server.pem")});
-      if (security == Security::kMutualTls) ssl.pem_root_certs = Pem("ca.pem");
-      credentials = grpc::SslServerCredentials(ssl);
-    }
+  void SetUp() override {
     grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", credentials, &port);
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(&service_);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
@@ -404,16 +342,12 @@ class FakeServerTest : public testing::Test {
     if (server_) server_->Shutdown();
   }
 
-  static std::filesystem::path* certs_;
   FakeLossService service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
 };
 
-std::filesystem::path* FakeServerTest::certs_ = nullptr;
-
 TEST_F(FakeServerTest, RetriesUnavailable) {
-  Serve(Security::kPlaintext);
   service_.FailFirst(2);
   absl::StatusOr<LossResult> r = Call({});
   ASSERT_TRUE(r.ok()) << r.status();
@@ -423,7 +357,6 @@ TEST_F(FakeServerTest, RetriesUnavailable) {
 }
 
 TEST_F(FakeServerTest, NoRetryWhenDisabled) {
-  Serve(Security::kPlaintext);
   service_.FailFirst(2);
   absl::StatusOr<LossResult> r = Call({.retry_unavailable = false});
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
@@ -432,7 +365,6 @@ TEST_F(FakeServerTest, NoRetryWhenDisabled) {
 }
 
 TEST_F(FakeServerTest, GivesUpAfterFiveAttempts) {
-  Serve(Security::kPlaintext);
   service_.FailFirst(10);
   absl::StatusOr<LossResult> r = Call({});
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
@@ -440,7 +372,6 @@ TEST_F(FakeServerTest, GivesUpAfterFiveAttempts) {
 }
 
 TEST_F(FakeServerTest, AServiceConfigOfOnesOwn) {
-  Serve(Security::kPlaintext);
   service_.FailFirst(10);
   const std::string config = R"({"methodConfig": [{
       "name": [{"service": "lossservice.v1.LossService"}],
@@ -449,66 +380,6 @@ TEST_F(FakeServerTest, AServiceConfigOfOnesOwn) {
   absl::StatusOr<LossResult> r = Call({.service_config = config});
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
   EXPECT_EQ(service_.calls(), 2);
-}
-
-TEST_F(FakeServerTest, TokenIsSentAsABearerOnEveryCall) {
-  Serve(Security::kPlaintext);
-  service_.RequireToken("s3cret");
-  absl::StatusOr<LossResult> r = Call({.token = "s3cret"});
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(service_.authorization(), "Bearer s3cret");
-
-  r = Call({});
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnauthenticated) << r.status();
-  EXPECT_EQ(RequestIdOf(r.status()), "fake-1");
-  EXPECT_EQ(service_.authorization(), "");
-  r = Call({.token = "wrong"});
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnauthenticated) << r.status();
-}
-
-TEST_F(FakeServerTest, TlsWithTheServersRootCertificate) {
-  Serve(Security::kTls);
-  absl::StatusOr<LossResult> r =
-      Call({.tls = true, .root_certificates = Pem("ca.pem"), .token = "over-tls"});
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->item(), 1.5);
-  EXPECT_EQ(service_.authorization(), "Bearer over-tls");
-}
-
-TEST_F(FakeServerTest, TlsRefusesAServerItCannotVerify) {
-  Serve(Security::kTls);
-  // The test CA is not among the default roots.
-  absl::StatusOr<LossResult> r = Call({.tls = true, .retry_unavailable = false});
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
-  // Nor is the certificate for another name.
-  r = Call({.tls = true,
-            .root_certificates = Pem("ca.pem"),
-            .tls_server_name = "other.example",
-            .retry_unavailable = false});
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
-  // A plaintext client cannot talk to a TLS server.
-  r = Call({.retry_unavailable = false});
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
-  EXPECT_EQ(service_.calls(), 0);
-}
-
-TEST_F(FakeServerTest, TlsServerNameOverride) {
-  Serve(Security::kTls);
-  absl::StatusOr<LossResult> r =
-      Call({.tls = true, .root_certificates = Pem("ca.pem"), .tls_server_name = "localhost"});
-  ASSERT_TRUE(r.ok()) << r.status();
-}
-
-TEST_F(FakeServerTest, MutualTlsWithAClientCertificate) {
-  Serve(Security::kMutualTls);
-  absl::StatusOr<LossResult> r = Call({.tls = true,
-                                       .root_certificates = Pem("ca.pem"),
-                                       .private_key = Pem("client.key"),
-                                       .certificate_chain = Pem("client.pem")});
-  ASSERT_TRUE(r.ok()) << r.status();
-  r = Call({.tls = true, .root_certificates = Pem("ca.pem"), .retry_unavailable = false});
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
-  EXPECT_EQ(service_.calls(), 1);
 }
 
 }  // namespace

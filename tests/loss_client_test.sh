@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # loss_client examples as shipped: every loss the server lists agrees with
 # PyTorch (exit 0); a changed expected value is reported and exits 1; an
-# unreadable examples file or TLS file exits 2.
+# unreadable or malformed examples file or an unreadable TLS file exits 2.
 # Usage: loss_client_test.sh LOSS_SERVER LOSS_CLIENT EXAMPLES_JSON
 set -euo pipefail
 server=$1 client=$2 examples=$3
@@ -43,6 +43,11 @@ grep -qx "examples: $((expected - 1)) values agree, 1 differ, 0 listed losses wi
 status=0
 c --examples_file "$tmp/missing.json" examples 2>"$tmp/err" || status=$?
 [ "$status" -eq 2 ] || fail "a missing examples file exited $status, want 2"
+echo '{"cases": [{}]}' >"$tmp/malformed.json"
+status=0
+c --examples_file "$tmp/malformed.json" examples 2>"$tmp/err" || status=$?
+[ "$status" -eq 2 ] || fail "a malformed examples file exited $status, want 2"
+grep -q "^examples: " "$tmp/err" || fail "message: $(cat "$tmp/err")"
 status=0
 c --tls --root_certificates "$tmp/missing.pem" list 2>"$tmp/err" || status=$?
 [ "$status" -eq 2 ] || fail "a missing --root_certificates exited $status, want 2"
