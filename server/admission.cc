@@ -1,7 +1,6 @@
 #include "server/admission.h"
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "spdlog/spdlog.h"
 
 namespace lossservice {
@@ -39,13 +38,8 @@ grpc::Status Admission::Refusal() const {
 
 void Admission::CountRefusal() {
   stats_.refused.fetch_add(1, std::memory_order_relaxed);
-  refused_unlogged_.fetch_add(1, std::memory_order_relaxed);
-  const int64_t now = absl::GetCurrentTimeNanos();
-  int64_t last = last_log_ns_.load(std::memory_order_relaxed);
-  if (now - last < 1'000'000'000) return;
-  // One thread wins the right to log this second.
-  if (!last_log_ns_.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;
-  const int64_t n = refused_unlogged_.exchange(0, std::memory_order_relaxed);
+  const int64_t n = refusals_log_.Add();
+  if (n == 0) return;
   spdlog::warn(
       "refused {} request{} at the limit of {} in flight (--max_inflight); {} refused in all", n,
       n == 1 ? "" : "s", max_inflight_, stats_.refused.load(std::memory_order_relaxed));

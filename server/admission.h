@@ -8,6 +8,7 @@
 
 #include "grpcpp/support/status.h"
 #include "server/call_stats.h"
+#include "server/rate_limited_log.h"
 
 namespace lossservice {
 
@@ -50,8 +51,7 @@ class Admission {
 
   const int max_inflight_;
   CallStats& stats_;
-  std::atomic<int64_t> refused_unlogged_{0};
-  std::atomic<int64_t> last_log_ns_{0};
+  RateLimitedCount refusals_log_;
 };
 
 }  // namespace lossservice

@@ -11,20 +11,26 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "server/access_log.h"
 #include "server/response_writer.h"
 
 namespace lossservice {
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 constexpr char kEvaluate[] = "/lossservice.v1.LossService/Evaluate";
 constexpr char kEvaluateStream[] = "/lossservice.v1.LossService/EvaluateStream";
 constexpr char kActivate[] = "/lossservice.v1.LossService/Activate";
+constexpr char kListLosses[] = "/lossservice.v1.LossService/ListLosses";
 
 absl::Time DeadlineOf(const grpc::CallbackServerContext& context) {
   const auto deadline = context.deadline();
   if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
   return absl::FromChrono(deadline);
 }
+
+absl::Duration Since(Clock::time_point start) { return absl::FromChrono(Clock::now() - start); }
 
 grpc::Status TooLarge(const CallEnvironment& env, size_t bytes) {
   env.stats.too_large.fetch_add(1, std::memory_order_relaxed);
@@ -40,28 +46,55 @@ grpc::Status ExpiredOnArrival(const CallEnvironment& env) {
                       "the deadline passed before the call arrived");
 }
 
-// Finishes at once with a status (an unknown method).
+// One request's sample and access-log line. `r`: the service's result, when
+// the request got that far.
+void Record(const CallEnvironment& env, Method rpc, const grpc::ServerContextBase& context,
+            const LossService::Result* r, grpc::StatusCode code, absl::string_view message,
+            Clock::time_point start, size_t in, size_t out) {
+  const absl::Duration took = Since(start);
+  const uint8_t loss = r != nullptr ? r->loss : LossLabel::kNone;
+  env.metrics.RecordRequest(rpc, loss, code, took, in, out);
+  if (!AccessLogged(code)) return;
+  AccessRecord a{.method = rpc,
+                 .loss = loss,
+                 .code = code,
+                 .message = message,
+                 .duration = took,
+                 .request_bytes = in,
+                 .response_bytes = out,
+                 .context = &context};
+  if (r != nullptr) {
+    a.request_id = r->request_id;
+    a.input = r->input;
+    a.target = r->target;
+  }
+  LogAccess(a);
+}
+
+// Finishes at once with a status (an unknown method, a refused call).
 class Refuse final : public grpc::ServerGenericBidiReactor {
  public:
   explicit Refuse(grpc::Status status) { Finish(std::move(status)); }
   void OnDone() override { delete this; }
 };
 
-// Evaluate and Activate: admitted on arrival, one message read, computed on
-// the pool, answered from the worker.
+// Evaluate and Activate: through the gate and admitted on arrival, one
+// message read, computed on the pool, answered from the worker.
 class UnaryCall final : public grpc::ServerGenericBidiReactor {
  public:
-  enum class Method { kEvaluate, kActivate };
-
   UnaryCall(const CallEnvironment& env, const grpc::CallbackServerContext& context, Method method)
-      : env_(env), method_(method), stop_{&cancelled_, DeadlineOf(context)} {
+      : env_(env), context_(context), method_(method), stop_{&cancelled_, DeadlineOf(context)} {
+    if (grpc::Status s = env_.gate.Enter(context, &pass_); !s.ok()) {
+      End(std::move(s), nullptr);
+      return;
+    }
     if (absl::Now() >= stop_.deadline) {
-      Finish(ExpiredOnArrival(env_));
+      End(ExpiredOnArrival(env_), nullptr);
       return;
     }
     ticket_ = env_.admission.TryAdmit();
     if (!ticket_) {
-      Finish(env_.admission.Refusal());
+      End(env_.admission.Refusal(), nullptr);
       return;
     }
     StartRead(&request_);
@@ -73,13 +106,15 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
       // half-closed without a message; only the latter sees this status.
       ticket_.reset();
       env_.stats.not_started.fetch_add(1, std::memory_order_relaxed);
-      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "the call ended without a request message"));
+      End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       "the call ended without a request message"),
+          nullptr);
       return;
     }
-    if (request_.Length() > env_.max_message_bytes) {
+    request_bytes_ = request_.Length();
+    if (request_bytes_ > env_.max_message_bytes) {
       ticket_.reset();
-      Finish(TooLarge(env_, request_.Length()));
+      End(TooLarge(env_, request_bytes_), nullptr);
       return;
     }
     env_.pool.Schedule([this] { Compute(); });
@@ -89,7 +124,7 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
     cancelled_.store(true);
     env_.stats.cancelled.fetch_add(1, std::memory_order_relaxed);
   }
-  void OnDone() override { delete this; }
+  void OnDone() override { delete this; }  // gives back the gate's pass
 
  private:
   // On a compute worker.
@@ -98,19 +133,34 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
                                                          : env_.service.Activate(&request_, stop_);
     ticket_.reset();
     if (!r.status.ok()) {
-      Finish(r.status);
+      End(r.status, &r);
       return;
     }
     response_ = r.response.Finish();
+    Report(&r, grpc::StatusCode::OK, {}, response_.Length());
     StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
   }
 
+  void End(grpc::Status status, const LossService::Result* r) {
+    Report(r, status.error_code(), status.error_message(), 0);
+    Finish(std::move(status));
+  }
+  void Report(const LossService::Result* r, grpc::StatusCode code, absl::string_view message,
+              size_t out) {
+    env_.metrics.RecordCall(method_, code);
+    Record(env_, method_, context_, r, code, message, start_, request_bytes_, out);
+  }
+
   const CallEnvironment& env_;
+  const grpc::CallbackServerContext& context_;
   const Method method_;
+  const Clock::time_point start_ = Clock::now();
   std::atomic<bool> cancelled_{false};
   const StopCondition stop_;
+  CallGate::Pass pass_;
   std::optional<Admission::Ticket> ticket_;
   grpc::ByteBuffer request_, response_;
+  size_t request_bytes_ = 0;
 };
 
 // EvaluateStream: one response per request, in order, with one request
@@ -118,18 +168,34 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
 // and computing by at most kWriteBehind unsent responses, so a stream holds
 // a bounded amount of memory. Each request is admitted when it arrives; a
 // refused, oversized or failed one gets an in-band Error and the stream
-// goes on. A cancelled stream stops computing.
-class StreamCall final : public grpc::ServerGenericBidiReactor {
+// goes on. A cancelled stream stops computing. When the drain stops it, it
+// reads no more, answers what it has read, and ends with UNAVAILABLE.
+class StreamCall final : public grpc::ServerGenericBidiReactor, public OpenStreams::Stream {
  public:
-  StreamCall(const CallEnvironment& env, const grpc::CallbackServerContext& context)
-      : env_(env), stop_{&cancelled_, DeadlineOf(context)} {
-    if (absl::Now() >= stop_.deadline) {
+  StreamCall(const CallEnvironment& env, const grpc::CallbackServerContext& context,
+             OpenStreams& streams)
+      : env_(env), context_(context), streams_(streams), stop_{&cancelled_, DeadlineOf(context)} {
+    {
       absl::MutexLock lock(&mu_);
-      finished_ = true;
-      Finish(ExpiredOnArrival(env_));
+      if (grpc::Status s = env_.gate.Enter(context, &pass_); !s.ok()) {
+        FinishWith(std::move(s));
+        return;
+      }
+      if (absl::Now() >= stop_.deadline) {
+        FinishWith(ExpiredOnArrival(env_));
+        return;
+      }
+      registered_ = true;
+    }
+    // Not under mu_: the drain takes the streams' lock, then each stream's.
+    const bool open = streams_.Add(this);
+    absl::MutexLock lock(&mu_);
+    if (!open) taking_ = false;
+    if (finished_) return;  // the drain stopped it meanwhile
+    if (!taking_) {
+      MaybeFinish();
       return;
     }
-    absl::MutexLock lock(&mu_);
     reading_ = true;
     StartRead(&read_);
   }
@@ -137,6 +203,7 @@ class StreamCall final : public grpc::ServerGenericBidiReactor {
   void OnReadDone(bool ok) override {
     absl::MutexLock lock(&mu_);
     reading_ = false;
+    if (finished_) return;
     if (!ok) {  // the client half-closed, or the call is over
       reads_done_ = true;
       MaybeFinish();
@@ -144,8 +211,9 @@ class StreamCall final : public grpc::ServerGenericBidiReactor {
     }
     Item item;
     item.bytes.Swap(&read_);
-    if (item.bytes.Length() > env_.max_message_bytes) {
-      item.refusal = TooLarge(env_, item.bytes.Length());
+    item.size = item.bytes.Length();
+    if (item.size > env_.max_message_bytes) {
+      item.refusal = TooLarge(env_, item.size);
       item.bytes.Clear();
     } else if (std::optional<Admission::Ticket> t = env_.admission.TryAdmit()) {
       item.ticket = std::move(t);
@@ -175,7 +243,21 @@ class StreamCall final : public grpc::ServerGenericBidiReactor {
     MaybeFinish();
   }
 
-  void OnDone() override { Unref(); }
+  void StopTakingRequests() override {
+    absl::MutexLock lock(&mu_);
+    taking_ = false;
+    MaybeFinish();
+  }
+
+  void OnDone() override {
+    bool registered;
+    {
+      absl::MutexLock lock(&mu_);
+      registered = registered_;
+    }
+    if (registered) streams_.Remove(this);
+    Unref();
+  }
 
  private:
   static constexpr size_t kReadAhead = 2;
@@ -183,6 +265,8 @@ class StreamCall final : public grpc::ServerGenericBidiReactor {
 
   struct Item {
     grpc::ByteBuffer bytes;
+    size_t size = 0;
+    Clock::time_point arrived = Clock::now();
     std::optional<Admission::Ticket> ticket;
     std::optional<grpc::Status> refusal;
   };
@@ -190,7 +274,7 @@ class StreamCall final : public grpc::ServerGenericBidiReactor {
   bool over() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return cancelled_.load() || broken_; }
 
   void MaybeRead() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (reading_ || reads_done_ || over() || pending_.size() >= kReadAhead) return;
+    if (reading_ || reads_done_ || !taking_ || over() || pending_.size() >= kReadAhead) return;
     reading_ = true;
     StartRead(&read_);
   }
@@ -201,8 +285,9 @@ class StreamCall final : public grpc::ServerGenericBidiReactor {
       pending_.pop_front();
       MaybeRead();
       if (item.refusal) {
-        writes_.push_back(StreamError(*item.refusal, ""));
-        MaybeWrite();
+        Record(env_, Method::kEvaluateStream, context_, nullptr, item.refusal->error_code(),
+               item.refusal->error_message(), item.arrived, item.size, 0);
+        Enqueue(StreamError(*item.refusal, ""));
         continue;
       }
       computing_ = true;
@@ -222,14 +307,19 @@ class StreamCall final : public grpc::ServerGenericBidiReactor {
     item.ticket.reset();
     grpc::ByteBuffer out =
         r.status.ok() ? StreamResponse(std::move(r.response)) : StreamError(r.status, r.request_id);
+    Record(env_, Method::kEvaluateStream, context_, &r, r.status.error_code(),
+           r.status.error_message(), item.arrived, item.size, out.Length());
     absl::MutexLock lock(&mu_);
     computing_ = false;
-    if (!over()) {
-      writes_.push_back(std::move(out));
-      MaybeWrite();
-    }
+    if (!over()) Enqueue(std::move(out));
     MaybeCompute();
     MaybeFinish();
+  }
+
+  void Enqueue(grpc::ByteBuffer response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    writes_.push_back(std::move(response));
+    ++answered_;
+    MaybeWrite();
   }
 
   void Unref() {
@@ -245,27 +335,55 @@ class StreamCall final : public grpc::ServerGenericBidiReactor {
   void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_ || computing_ || writing_) return;
     if (over()) {
-      finished_ = true;
       pending_.clear();
-      Finish(absl::Now() >= stop_.deadline
-                 ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the stream's deadline passed")
-                 : grpc::Status(grpc::StatusCode::CANCELLED, "the stream was cancelled"));
+      FinishWith(absl::Now() >= stop_.deadline
+                     ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                    "the stream's deadline passed")
+                     : grpc::Status(grpc::StatusCode::CANCELLED, "the stream was cancelled"));
       return;
     }
-    if (reads_done_ && pending_.empty() && writes_.empty()) {
-      finished_ = true;
-      Finish(grpc::Status::OK);
+    if (!pending_.empty() || !writes_.empty()) return;
+    if (reads_done_) {
+      FinishWith(grpc::Status::OK);
+    } else if (!taking_) {
+      // The drain: what was read is answered; the rest was never read.
+      FinishWith(grpc::Status(
+          grpc::StatusCode::UNAVAILABLE,
+          absl::StrCat("the server is shutting down: this stream's first ", answered_,
+                       " requests were answered and no more were read; send the rest on a new "
+                       "call")));
     }
   }
 
+  void FinishWith(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    finished_ = true;
+    env_.metrics.RecordCall(Method::kEvaluateStream, status.error_code());
+    if (AccessLogged(status.error_code())) {
+      LogAccess({.method = Method::kEvaluateStream,
+                 .code = status.error_code(),
+                 .message = status.error_message(),
+                 .duration = Since(start_),
+                 .answered = answered_,
+                 .context = &context_});
+    }
+    Finish(std::move(status));
+  }
+
   const CallEnvironment& env_;
+  const grpc::CallbackServerContext& context_;
+  OpenStreams& streams_;
+  const Clock::time_point start_ = Clock::now();
   std::atomic<int> refs_{1};  // gRPC's, until OnDone, and one per computing worker
   std::atomic<bool> cancelled_{false};
   const StopCondition stop_;
+  CallGate::Pass pass_;  // given back when the last reference goes
   absl::Mutex mu_;
   grpc::ByteBuffer read_ ABSL_GUARDED_BY(mu_);
   std::deque<Item> pending_ ABSL_GUARDED_BY(mu_);
   std::deque<grpc::ByteBuffer> writes_ ABSL_GUARDED_BY(mu_);
+  int64_t answered_ ABSL_GUARDED_BY(mu_) = 0;
+  bool registered_ ABSL_GUARDED_BY(mu_) = false;
+  bool taking_ ABSL_GUARDED_BY(mu_) = true;
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool computing_ ABSL_GUARDED_BY(mu_) = false;
@@ -276,25 +394,67 @@ class StreamCall final : public grpc::ServerGenericBidiReactor {
 
 }  // namespace
 
+bool OpenStreams::Add(Stream* stream) {
+  absl::MutexLock lock(&mu_);
+  streams_.insert(stream);
+  return !stopped_;
+}
+
+void OpenStreams::Remove(Stream* stream) {
+  absl::MutexLock lock(&mu_);
+  streams_.erase(stream);
+}
+
+void OpenStreams::StopAll() {
+  absl::MutexLock lock(&mu_);
+  stopped_ = true;
+  for (Stream* s : streams_) s->StopTakingRequests();
+}
+
+Method MethodOf(const std::string& name) {
+  if (name == kEvaluate) return Method::kEvaluate;
+  if (name == kActivate) return Method::kActivate;
+  if (name == kEvaluateStream) return Method::kEvaluateStream;
+  if (name == kListLosses) return Method::kListLosses;
+  return Method::kUnknown;
+}
+
 grpc::ServerGenericBidiReactor* LossCallService::CreateReactor(
     grpc::GenericCallbackServerContext* context) {
-  const std::string& method = context->method();
-  if (method == kEvaluate) return new UnaryCall(env_, *context, UnaryCall::Method::kEvaluate);
-  if (method == kActivate) return new UnaryCall(env_, *context, UnaryCall::Method::kActivate);
-  if (method == kEvaluateStream) return new StreamCall(env_, *context);
-  return new Refuse(grpc::Status(
-      grpc::StatusCode::UNIMPLEMENTED,
-      absl::StrCat("unknown method ", method,
-                   "; this server serves lossservice.v1.LossService "
-                   "(Evaluate, EvaluateStream, Activate, ListLosses), grpc.health.v1.Health and "
-                   "grpc.reflection.v1alpha.ServerReflection")));
+  const Method method = MethodOf(context->method());
+  if (method == Method::kEvaluate || method == Method::kActivate) {
+    return new UnaryCall(env_, *context, method);
+  }
+  if (method == Method::kEvaluateStream) return new StreamCall(env_, *context, streams_);
+  grpc::Status s = env_.gate.Check(*context);
+  if (s.ok()) {
+    s = grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                     absl::StrCat("unknown method ", context->method(),
+                                  "; this server serves lossservice.v1.LossService (Evaluate, "
+                                  "EvaluateStream, Activate, ListLosses), grpc.health.v1.Health, "
+                                  "grpc.reflection.v1.ServerReflection and "
+                                  "grpc.reflection.v1alpha.ServerReflection"));
+  }
+  env_.metrics.RecordCall(Method::kUnknown, s.error_code());
+  if (AccessLogged(s.error_code())) {
+    LogAccess({.method = Method::kUnknown, .code = s.error_code(), .context = context});
+  }
+  return new Refuse(std::move(s));
 }
 
 grpc::ServerUnaryReactor* ListedLossService::ListLosses(grpc::CallbackServerContext* context,
                                                         const grpc::ByteBuffer* request,
                                                         grpc::ByteBuffer* response) {
+  const Clock::time_point start = Clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(service_.ListLosses(*request, response));
+  CallGate::Pass pass;
+  grpc::Status s = env_.gate.Enter(*context, &pass);
+  if (s.ok()) s = env_.service.ListLosses(*request, response);
+  const size_t in = request->Length(), out = s.ok() ? response->Length() : 0;
+  env_.metrics.RecordCall(Method::kListLosses, s.error_code());
+  Record(env_, Method::kListLosses, *context, nullptr, s.error_code(), s.error_message(), start,
+         in, out);
+  reactor->Finish(std::move(s));
   return reactor;
 }
 

@@ -22,12 +22,13 @@ struct ServerStats {
   int64_t stopped = 0;      ///< stopped while computing (cancelled or past their deadline)
   int64_t too_large = 0;    ///< messages over --max_message_mb
   int64_t unparsable = 0;   ///< messages that did not parse
+  int64_t draining_refused = 0;  ///< calls refused (UNAVAILABLE) while the server drained
 };
 
 /// The server's counters. Thread-safe.
 struct CallStats {
   std::atomic<int64_t> admitted{0}, refused{0}, in_flight{0}, started{0}, computed{0},
-      not_started{0}, cancelled{0}, stopped{0}, too_large{0}, unparsable{0};
+      not_started{0}, cancelled{0}, stopped{0}, too_large{0}, unparsable{0}, draining_refused{0};
 };
 
 }  // namespace lossservice

@@ -80,10 +80,6 @@ void SetFlagsFromEnvOrExit(absl::string_view prefix, const char* argv0) {
                  std::string(status.message()).c_str());
     std::exit(1);
   }
-  if (std::vector<std::string> unknown = UnknownFlagEnv(prefix); !unknown.empty()) {
-    std::fprintf(stderr, "%s: warning: ignoring %s: no such flag\n", ProgramName(argv0).c_str(),
-                 absl::StrJoin(unknown, ", ").c_str());
-  }
 }
 
 }  // namespace lossservice

@@ -30,8 +30,9 @@ absl::Status SetFlagsFromEnv(absl::string_view prefix);
 std::vector<std::string> UnknownFlagEnv(absl::string_view prefix);
 
 /// SetFlagsFromEnv for main(): on error prints "<argv0>: <message>" to stderr
-/// and exits with status 1, as absl::ParseCommandLine does for a bad flag;
-/// warns on stderr about the variables UnknownFlagEnv returns.
+/// and exits with status 1, as absl::ParseCommandLine does for a bad flag.
+/// (main warns about the variables UnknownFlagEnv returns once its log is
+/// set up, so that the warning comes in the log's format.)
 void SetFlagsFromEnvOrExit(absl::string_view prefix, const char* argv0);
 
 }  // namespace lossservice

@@ -1,29 +1,24 @@
 #include "server/loss_service.h"
 
-#include <chrono>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/activation.h"
 #include "core/loss.h"
 #include "lossservice/v1/loss_service.pb.h"
+#include "server/access_log.h"
+#include "server/metrics.h"
 #include "server/request_codec.h"
 #include "server/request_parser.h"
 #include "server/response_writer.h"
 #include "server/status_util.h"
 #include "server/tensor_codec.h"
-#include "spdlog/spdlog.h"
 
 namespace lossservice {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-int64_t MicrosSince(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count();
-}
-
-std::string Describe(const v1::Tensor& t) {
+// "FLOAT32[2,3]"; "" for a tensor the request does not have.
+std::string Describe(bool has, const v1::Tensor& t) {
+  if (!has) return {};
   return absl::StrCat(v1::DataType_Name(t.dtype()), "[", absl::StrJoin(t.shape(), ","), "]");
 }
 
@@ -66,8 +61,7 @@ grpc::Status Stopped(const ComputeContext& ctx, absl::string_view when) {
   return grpc::Status(grpc::StatusCode::CANCELLED, absl::StrCat("the call was cancelled ", when));
 }
 
-// One request's run: the checks around the core call that every RPC shares,
-// and the one log line.
+// One request's run: the checks around the core call that every RPC shares.
 class Run {
  public:
   Run(ThreadPool& pool, CallStats& stats, const StopCondition& stop)
@@ -99,23 +93,10 @@ class Run {
     stats_.unparsable.fetch_add(1, std::memory_order_relaxed);
     r->status = ToGrpcStatus(s);
   }
-  // The one log line of the request.
-  template <typename Describe>
-  void Log(const LossService::Result& r, Describe describe) const {
-    if (r.status.ok()) {
-      if (spdlog::should_log(spdlog::level::debug)) {
-        spdlog::debug("{} -> OK in {}us", describe(), MicrosSince(start_));
-      }
-    } else {
-      spdlog::info("{} -> {}: {}", describe(), StatusCodeName(r.status.error_code()),
-                   r.status.error_message());
-    }
-  }
 
  private:
   CallStats& stats_;
   const ComputeContext ctx_;
-  const Clock::time_point start_ = Clock::now();
 };
 
 }  // namespace
@@ -139,10 +120,10 @@ struct EvaluateRpc {
                                      const std::string& request_id) {
     return EvaluateResponseMessage(out, core.compute_grad, request_id);
   }
-  static std::string Describe(const Request* q) {
-    if (q == nullptr) return "Evaluate";
-    return absl::StrCat("Evaluate id=", q->request_id(), " loss=", LossName(*q),
-                        " input=", lossservice::Describe(q->input()));
+  static uint8_t Loss(const Request& q) { return LossLabel::OfLoss(q.loss_case()); }
+  static void Describe(const Request& q, LossService::Result* r) {
+    r->input = lossservice::Describe(q.has_input(), q.input());
+    r->target = lossservice::Describe(q.has_target(), q.target());
   }
 };
 
@@ -160,45 +141,47 @@ struct ActivateRpc {
                                      const std::string&) {
     return ActivateResponseMessage(out);
   }
-  static std::string Describe(const Request* q) {
-    if (q == nullptr) return "Activate";
-    return absl::StrCat("Activate ", v1::Activation_Name(q->activation()),
-                        " input=", lossservice::Describe(q->input()));
+  static uint8_t Loss(const Request& q) { return LossLabel::OfActivation(q.activation()); }
+  static void Describe(const Request& q, LossService::Result* r) {
+    r->input = lossservice::Describe(q.has_input(), q.input());
   }
 };
 
 // One request: not started if its call is over; parse, decode, compute,
-// respond; discarded if the call ended meanwhile; logged once.
+// respond; discarded if the call ended meanwhile; described for the access
+// log when its line will be written.
 template <typename Rpc>
 LossService::Result Serve(grpc::ByteBuffer* bytes, const StopCondition& stop, ThreadPool& pool,
                           BufferPool& buffers, CallStats& stats) {
   LossService::Result r;
   Run run(pool, stats, stop);
   ParsedRequest<typename Rpc::Request> parsed;
-  const typename Rpc::Request* q = nullptr;
+  bool parsed_any = false;
   [&] {
     if (run.NotStarted(&r)) {
       bytes->Clear();
       return;
     }
     const absl::Status parse = parsed.Parse(bytes, buffers);
-    r.request_id = Rpc::RequestId(parsed.message());
+    parsed_any = true;
+    const typename Rpc::Request& q = parsed.message();
+    r.request_id = Rpc::RequestId(q);
+    r.loss = Rpc::Loss(q);
     if (!parse.ok()) {
       run.Unparsable(parse, &r);
       return;
     }
-    q = &parsed.message();
     TensorDecoder decoder(&parsed.wire(), &buffers);
-    auto core = ToCoreRequest(*q, decoder);
+    auto core = ToCoreRequest(q, decoder);
     if (!core.ok()) {
       run.Finish(core.status(), &r);
       return;
     }
-    ResponseAllocator out(Rpc::EncodingOf(decoder, *q), buffers);
+    ResponseAllocator out(Rpc::EncodingOf(decoder, q), buffers);
     run.Finish(Rpc::Compute(*core, out, run.ctx()), &r);
     if (r.status.ok()) r.response = Rpc::Respond(out, *core, r.request_id);
   }();
-  run.Log(r, [&] { return Rpc::Describe(q); });
+  if (parsed_any && AccessLogged(r.status.error_code())) Rpc::Describe(parsed.message(), &r);
   return r;
 }
 

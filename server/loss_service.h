@@ -1,10 +1,12 @@
 // The adapter between the bytes of a call and the core: parse, decode,
-// evaluate, serialize, convert the status, log once. No loss math here and
-// no call handling (server/call_handlers.h drives it).
+// evaluate, serialize, convert the status, describe the request for the
+// access log. No loss math here and no call handling (server/call_handlers.h
+// drives it, and logs each call once).
 #ifndef LOSSSERVICE_SERVER_LOSS_SERVICE_H_
 #define LOSSSERVICE_SERVER_LOSS_SERVICE_H_
 
 #include <atomic>
+#include <cstdint>
 #include <string>
 
 #include "absl/time/time.h"
@@ -35,6 +37,11 @@ class LossService {
     grpc::Status status;
     /// The request's request_id, when it parsed that far.
     std::string request_id;
+    /// Its loss (or activation) as a metrics label (LossLabel).
+    uint8_t loss = 0;
+    /// Its input's and target's dtype and shape ("FLOAT32[2,3]"), when it
+    /// parsed and its access-log line will be written (AccessLogged).
+    std::string input, target;
     /// The response message, when `status` is OK.
     wire::MessageWriter response;
   };

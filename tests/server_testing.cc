@@ -1,10 +1,28 @@
 #include "tests/server_testing.h"
 
-#include <condition_variable>
-#include <cstring>
-#include <mutex>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 
@@ -201,21 +219,146 @@ TestServer::TestServer(LossServer::Options options) {
   EXPECT_TRUE(started.ok()) << started;
   channel_ = NewConnection();
   // Serving once health says so (no sleeping for readiness).
-  std::string health;
-  const grpc::Status s = RawUnary(channel_, "/grpc.health.v1.Health/Check", ToBuffer(""), &health);
+  int health = 0;
+  const grpc::Status s = CheckHealth(channel_, "", &health);
   EXPECT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(health, std::string("\x08\x01", 2)) << "health is not SERVING";
+  EXPECT_EQ(health, grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
 std::string TestServer::address() const { return absl::StrCat("127.0.0.1:", server_->port()); }
 
-std::shared_ptr<grpc::Channel> TestServer::NewConnection() const {
+std::shared_ptr<grpc::Channel> TestServer::NewConnection() const { return Connect(address()); }
+
+std::shared_ptr<grpc::Channel> Connect(const std::string& address,
+                                       std::shared_ptr<grpc::ChannelCredentials> credentials) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(address, std::move(credentials), args);
 }
+
+grpc::Status CheckHealth(const std::shared_ptr<grpc::Channel>& channel, const std::string& service,
+                         int* out) {
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status s = stub->Check(&context, request, &response);
+  if (s.ok() && out != nullptr) *out = response.status();
+  return s;
+}
+
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return {};
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+      char buf[65536];
+      for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) response.append(buf, n);
+    }
+  }
+  close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  return body == std::string::npos ? std::string() : response.substr(body + 4);
+}
+
+Scrape::Scrape(const std::string& text) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t space = line.rfind(' ');
+    double value = 0;
+    if (space == absl::string_view::npos || !absl::SimpleAtod(line.substr(space + 1), &value)) {
+      ADD_FAILURE() << "not a sample: " << line;
+      continue;
+    }
+    samples_[std::string(line.substr(0, space))] = value;
+  }
+}
+
+double Scrape::operator[](const std::string& series) const {
+  const auto it = samples_.find(series);
+  return it == samples_.end() ? 0 : it->second;
+}
+
+namespace {
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+}  // namespace
+
+ServerProcess::ServerProcess() {
+  static std::atomic<int> count{0};
+  log_path_ = absl::StrCat(::testing::TempDir(), "loss_server_", getpid(), "_", count++, ".log");
+}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  std::remove(log_path_.c_str());
+}
+
+void ServerProcess::Start(const std::vector<std::string>& flags) {
+  std::vector<std::string> args = {LOSS_SERVER_PATH, "--address=127.0.0.1:0"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path_.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  ASSERT_EQ(posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  const bool metrics = std::any_of(flags.begin(), flags.end(), [](const std::string& f) {
+    return f.rfind("--metrics_address", 0) == 0;
+  });
+  const std::regex listening(R"(listening on 127\.0\.0\.1:(\d+))");
+  const std::regex metrics_listening(R"(metrics listening on http://[^:]+:(\d+)/metrics)");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string text = log();
+    std::smatch match;
+    if (std::regex_search(text, match, listening)) {
+      port_ = std::stoi(match[1]);
+      if (!metrics) return;
+      if (std::regex_search(text, match, metrics_listening)) {
+        metrics_port_ = std::stoi(match[1]);
+        return;
+      }
+    }
+    ASSERT_EQ(waitpid(pid_, nullptr, WNOHANG), 0) << "loss_server exited: " << text;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  FAIL() << "loss_server did not listen within 10 s: " << log();
+}
+
+std::string ServerProcess::address() const { return absl::StrCat("127.0.0.1:", port_); }
+
+void ServerProcess::Signal(int signal) { ASSERT_EQ(kill(pid_, signal), 0); }
+
+int ServerProcess::Wait() {
+  int status = 0;
+  EXPECT_EQ(waitpid(pid_, &status, 0), pid_);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string ServerProcess::log() const { return ReadWholeFile(log_path_); }
 
 grpc::Status RawUnary(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
                       const grpc::ByteBuffer& request, std::string* out,
