@@ -3,7 +3,6 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "lossservice/v1/loss_service.pb.h"
 #include "tests/server_testing.h"
 
@@ -68,53 +67,6 @@ std::vector<GoldenCall> GoldenCalls(size_t max_request_bytes) {
     }
   }
   return calls;
-}
-
-std::vector<std::string> RawStreamCall(const std::shared_ptr<grpc::Channel>& channel,
-                                       const std::vector<std::string>& items, grpc::Status* status,
-                                       std::chrono::milliseconds timeout) {
-  grpc::CompletionQueue cq;
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + timeout);
-  const auto step = [&cq] {
-    void* tag;
-    bool ok = false;
-    return cq.Next(&tag, &ok) && ok;
-  };
-  std::vector<std::string> responses;
-  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
-      stub.PrepareCall(&context, "/lossservice.v1.LossService/EvaluateStream", &cq);
-  call->StartCall(nullptr);
-  if (step()) {
-    bool writing = true;
-    for (const std::string& item : items) {
-      grpc::ByteBuffer bytes = ToBuffer(item);
-      call->Write(bytes, nullptr);
-      if (!step()) {
-        writing = false;
-        break;
-      }
-    }
-    if (writing) {
-      call->WritesDone(nullptr);
-      step();
-    }
-    while (true) {
-      grpc::ByteBuffer response;
-      call->Read(&response, nullptr);
-      if (!step()) break;
-      responses.push_back(ToString(response));
-    }
-  }
-  call->Finish(status, nullptr);
-  step();
-  cq.Shutdown();
-  void* tag;
-  bool ok;
-  while (cq.Next(&tag, &ok)) {
-  }
-  return responses;
 }
 
 }  // namespace lossservice::test

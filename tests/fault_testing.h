@@ -1,14 +1,11 @@
 // What the battery and the soak test share: golden requests with a check of
-// their answers, and a stream of raw items over a channel.
+// their answers.
 #ifndef LOSSSERVICE_TESTS_FAULT_TESTING_H_
 #define LOSSSERVICE_TESTS_FAULT_TESTING_H_
 
-#include <chrono>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "grpcpp/grpcpp.h"
 #include "server/tensor_codec.h"
 #include "tests/golden.h"
 
@@ -31,12 +28,6 @@ struct GoldenCall {
 /// Every golden case that is not an error case, in both encodings, up to
 /// `max_request_bytes` each.
 std::vector<GoldenCall> GoldenCalls(size_t max_request_bytes);
-
-/// One EvaluateStream call on raw items: writes each (stopping at the first
-/// failed write), half-closes, reads every response; `status` is the call's.
-std::vector<std::string> RawStreamCall(const std::shared_ptr<grpc::Channel>& channel,
-                                       const std::vector<std::string>& items, grpc::Status* status,
-                                       std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 }  // namespace lossservice::test
 
