@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -21,10 +22,15 @@ using test::HostileRequest;
 
 // Every golden request of `activation` cases or of loss cases, both
 // encodings, error cases included (they parse and then fail validation).
+// At most kPerName cases of each loss (activation), so that the corpus
+// stays a few hundred inputs that cover every loss, option and error.
 std::vector<std::string> GoldenRequests(bool activation) {
+  constexpr int kPerName = 4;
+  std::map<std::string, int> taken;
   std::vector<std::string> out;
   for (const golden::GoldenCase& c : test::GoldenCases()) {
     if (c.is_activation() != activation) continue;
+    if (++taken[c.is_activation() ? c.activation : c.loss] > kPerName) continue;
     for (Encoding e : {Encoding::kTyped, Encoding::kRaw}) {
       std::string bytes = activation ? test::ActivateRequestFor(c, e).SerializeAsString()
                                      : test::EvaluateRequestFor(c, e).SerializeAsString();
@@ -130,8 +136,10 @@ std::vector<std::string> Seeds(Target target) {
       }
       size_t next = 0;
       for (const std::string& h : HostileRequests({M::kEvaluate, M::kEvaluateStream})) {
-        std::string stream = EncodeStreamItem(valid[next++ % valid.size()]) +
-                             EncodeStreamItem(h) + EncodeStreamItem(valid[next++ % valid.size()]);
+        std::string stream = EncodeStreamItem(valid[next % valid.size()]);
+        stream += EncodeStreamItem(h);
+        stream += EncodeStreamItem(valid[(next + 1) % valid.size()]);
+        next += 2;
         if (stream.size() <= kMaxSeedBytes) seeds.push_back(std::move(stream));
       }
       return seeds;

@@ -14,7 +14,8 @@ namespace lossservice::fuzz {
 /// The largest seed (libFuzzer's -max_len follows the corpus).
 inline constexpr size_t kMaxSeedBytes = 64 << 10;
 
-/// The seeds of `target`: every golden request (both encodings) and every
+/// The seeds of `target`: golden requests (both encodings, a few cases of
+/// every loss or activation, error cases included) and every
 /// hostile request of the battery that fits kMaxSeedBytes; for kStream,
 /// streams made of them, with cancelled items.
 std::vector<std::string> Seeds(Target target);

@@ -291,7 +291,9 @@ std::vector<HostileRequest> Build() {
          q.mutable_multilabel_soft_margin();
          q.set_reduction(v1::REDUCTION_NONE);
        }),
-       C::INVALID_ARGUMENT, "input: shape [2147483648, 0] is too large"},
+       C::RESOURCE_EXHAUSTED,
+       "the response would hold 2147483648 values of float32 (loss [2147483648]), 8589934592 "
+       "bytes, over the limit of 4 MiB (--max_message_mb=4)"},
       {"[2^40, 0]", M::kEvaluate, Evaluate(Pair(), [](auto& q) {
          *q.mutable_input() = NoData({int64_t{1} << 40, 0});
          *q.mutable_target() = NoData({int64_t{1} << 40, 0});
@@ -305,9 +307,12 @@ std::vector<HostileRequest> Build() {
          q.set_compute_grad(true);
        }),
        C::INVALID_ARGUMENT, "target: holds 0 values but shape [268435456] needs 268435456"},
+      {"[2^15, 2^15] with no values", M::kEvaluate,
+       Bytes(Mse(NoData({1 << 15, 1 << 15}), NoData({1 << 15, 1 << 15}))), C::INVALID_ARGUMENT,
+       "input: holds 0 values but shape [32768, 32768] needs 1073741824"},
       {"[2^20, 2^20] with no values", M::kEvaluate,
        Bytes(Mse(NoData({1 << 20, 1 << 20}), NoData({1 << 20, 1 << 20}))), C::INVALID_ARGUMENT,
-       "input: holds 0 values but shape [1048576, 1048576] needs 1099511627776"},
+       "input: shape [1048576, 1048576] is too large"},
       {"[2^31] class targets with no values", M::kEvaluate, Evaluate(Classes(), [](auto& q) {
          *q.mutable_input() = NoData({int64_t{1} << 31, 3});
          *q.mutable_target() = NoData({int64_t{1} << 31}, v1::DATA_TYPE_INT64);
@@ -319,9 +324,9 @@ std::vector<HostileRequest> Build() {
          *q.mutable_grad_output() = NoData({int64_t{1} << 30});
        }),
        C::INVALID_ARGUMENT, "grad_output: holds 0 values but shape [1073741824] needs 1073741824"},
-      {"softmax over [2^31, 0]", M::kActivate,
-       Bytes(Activate(v1::ACTIVATION_SOFTMAX, NoData({int64_t{1} << 31, 0}))), C::INVALID_ARGUMENT,
-       "input: shape [2147483648, 0] is too large"},
+      {"softmax over [2^32, 0]", M::kActivate,
+       Bytes(Activate(v1::ACTIVATION_SOFTMAX, NoData({int64_t{1} << 32, 0}))), C::INVALID_ARGUMENT,
+       "input: shape [4294967296, 0] is too large"},
 
       // ---- NaN and infinite options ----
       {"huber delta NaN", M::kEvaluate,
@@ -386,7 +391,8 @@ std::vector<HostileRequest> Build() {
          *q.mutable_target() = Floats({2}, {0, 2});
          q.mutable_cross_entropy();
        }),
-       C::INVALID_ARGUMENT, "target must hold class indices (INT64 or INT32), got float32 [2]"},
+       C::INVALID_ARGUMENT,
+       "target: class indices must be INT64 or INT32, got float32 [2] for input [2, 3]"},
       {"float64 class targets for multi_margin", M::kEvaluate, Evaluate(Classes(), [](auto& q) {
          *q.mutable_target() = Doubles({2}, {0, 2});
          q.mutable_multi_margin();
@@ -465,7 +471,7 @@ std::vector<HostileRequest> Build() {
          q.mutable_multilabel_soft_margin();
          q.set_reduction(v1::REDUCTION_NONE);
        }),
-       C::INVALID_ARGUMENT, "input: shape [2147483648, 0] is too large"},
+       C::RESOURCE_EXHAUSTED, "the response would hold 2147483648 values of float32"},
       {"a stream item over --max_message_mb", M::kEvaluateStream,
        Bytes(Mse(RawFloats({1100000}, std::vector<float>(1100000, 1.0f)), Floats({1}, {1}))),
        C::RESOURCE_EXHAUSTED,
