@@ -198,7 +198,7 @@ absl::Status LossServer::Start() {
   admission_ = std::make_unique<Admission>(options_.max_inflight, stats_);
   gate_ = std::make_unique<CallGate>(token_, stats_, *metrics_);
   health_ = std::make_unique<HealthState>(std::vector<std::string>{"", kServiceName});
-  service_ = std::make_unique<LossService>(*pool_, *buffers_, stats_);
+  service_ = std::make_unique<LossService>(*pool_, *buffers_, stats_, max_bytes);
   const CallEnvironment env{*service_, *pool_,    *admission_,           stats_,
                             *gate_,    *metrics_, options_.max_message_mb, max_bytes};
   calls_ = std::make_unique<LossCallService>(env);

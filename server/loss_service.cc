@@ -5,6 +5,8 @@
 #include "absl/strings/strip.h"
 #include "core/activation.h"
 #include "core/loss.h"
+#include "core/status_macros.h"
+#include "google/protobuf/stubs/common.h"
 #include "lossservice/v1/loss_service.pb.h"
 #include "server/access_log.h"
 #include "server/metrics.h"
@@ -116,8 +118,13 @@ class Run {
 
 }  // namespace
 
-LossService::LossService(ThreadPool& pool, BufferPool& buffers, CallStats& stats)
-    : pool_(pool), buffers_(buffers), stats_(stats), list_losses_(SerializedLosses()) {}
+LossService::LossService(ThreadPool& pool, BufferPool& buffers, CallStats& stats,
+                         size_t max_response_bytes)
+    : pool_(pool),
+      buffers_(buffers),
+      stats_(stats),
+      max_response_bytes_(max_response_bytes),
+      list_losses_(SerializedLosses()) {}
 
 namespace {
 
@@ -127,9 +134,31 @@ struct EvaluateRpc {
   using Request = v1::EvaluateRequest;
   static std::string RequestId(const Request& q) { return q.request_id(); }
   static Encoding EncodingOf(const TensorDecoder& d, const Request& q) { return d.EncodingOf(q); }
+  // EvaluateLoss, with the response's size checked between the plan and the
+  // allocation.
   static absl::Status Compute(const LossRequest& core, OutputAllocator& out,
-                              const ComputeContext& ctx) {
-    return EvaluateLoss(core, out, ctx);
+                              const ComputeContext& ctx, size_t max_response_bytes) {
+    LOSS_ASSIGN_OR_RETURN(const LossPlan plan, PlanLoss(core));
+    const auto numel = [](absl::Span<const int64_t> shape) {
+      int64_t n = 1;
+      for (int64_t d : shape) n *= d;
+      return n;
+    };
+    const int64_t values =
+        numel(plan.loss_shape) + (plan.compute_grad ? numel(core.input.shape) : 0);
+    const uint64_t bytes = static_cast<uint64_t>(values) * DTypeSize(plan.dtype);
+    if (bytes > max_response_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the response would hold ", values, " values of ", DTypeName(plan.dtype), " (loss [",
+          absl::StrJoin(plan.loss_shape, ", "), "]), ", bytes, " bytes, over the limit of ",
+          max_response_bytes >> 20, " MiB (--max_message_mb=", max_response_bytes >> 20, ")"));
+    }
+    void* loss = out.Allocate(OutputAllocator::Slot::kLoss, plan.dtype, plan.loss_shape);
+    void* grad = plan.compute_grad
+                     ? out.Allocate(OutputAllocator::Slot::kGrad, plan.dtype, core.input.shape)
+                     : nullptr;
+    ComputeLoss(core, plan, loss, grad, ctx);
+    return absl::OkStatus();
   }
   static wire::MessageWriter Respond(ResponseAllocator& out, const LossRequest& core,
                                      const std::string& request_id) {
@@ -148,8 +177,9 @@ struct ActivateRpc {
   static Encoding EncodingOf(const TensorDecoder& d, const Request& q) {
     return d.EncodingOf(q.input());
   }
+  // The output has the input's shape: never larger than the request.
   static absl::Status Compute(const ActivationRequest& core, OutputAllocator& out,
-                              const ComputeContext& ctx) {
+                              const ComputeContext& ctx, size_t) {
     return lossservice::Activate(core, out, ctx);
   }
   static wire::MessageWriter Respond(ResponseAllocator& out, const ActivationRequest&,
@@ -167,7 +197,7 @@ struct ActivateRpc {
 // log when its line will be written.
 template <typename Rpc>
 LossService::Result Serve(grpc::ByteBuffer* bytes, const StopCondition& stop, ThreadPool& pool,
-                          BufferPool& buffers, CallStats& stats) {
+                          BufferPool& buffers, CallStats& stats, size_t max_response_bytes) {
   LossService::Result r;
   Run run(pool, stats, stop);
   ParsedRequest<typename Rpc::Request> parsed;
@@ -183,6 +213,9 @@ LossService::Result Serve(grpc::ByteBuffer* bytes, const StopCondition& stop, Th
     r.request_id = Rpc::RequestId(q);
     r.loss = Rpc::Loss(q);
     if (!parse.ok()) {
+      // A request_id that is not UTF-8 (the reason the parse failed) must
+      // not be echoed: a stream's in-band Error holding it would not parse.
+      if (!google::protobuf::internal::IsStructurallyValidUTF8(r.request_id)) r.request_id.clear();
       run.Unparsable(parse, &r);
       return;
     }
@@ -193,7 +226,7 @@ LossService::Result Serve(grpc::ByteBuffer* bytes, const StopCondition& stop, Th
       return;
     }
     ResponseAllocator out(Rpc::EncodingOf(decoder, q), buffers);
-    run.Finish(Rpc::Compute(*core, out, run.ctx()), &r);
+    run.Finish(Rpc::Compute(*core, out, run.ctx(), max_response_bytes), &r);
     if (r.status.ok()) r.response = Rpc::Respond(out, *core, r.request_id);
   }();
   if (parsed_any && AccessLogged(r.status.error_code())) Rpc::Describe(parsed.message(), parsed.wire(), &r);
@@ -203,11 +236,11 @@ LossService::Result Serve(grpc::ByteBuffer* bytes, const StopCondition& stop, Th
 }  // namespace
 
 LossService::Result LossService::Evaluate(grpc::ByteBuffer* bytes, const StopCondition& stop) {
-  return Serve<EvaluateRpc>(bytes, stop, pool_, buffers_, stats_);
+  return Serve<EvaluateRpc>(bytes, stop, pool_, buffers_, stats_, max_response_bytes_);
 }
 
 LossService::Result LossService::Activate(grpc::ByteBuffer* bytes, const StopCondition& stop) {
-  return Serve<ActivateRpc>(bytes, stop, pool_, buffers_, stats_);
+  return Serve<ActivateRpc>(bytes, stop, pool_, buffers_, stats_, max_response_bytes_);
 }
 
 grpc::Status LossService::ListLosses(const grpc::ByteBuffer& bytes, grpc::ByteBuffer* response) {

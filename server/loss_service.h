@@ -30,7 +30,13 @@ struct StopCondition {
 /// and uses the pool only for the core's own parallel chunks.
 class LossService {
  public:
-  LossService(ThreadPool& pool, BufferPool& buffers, CallStats& stats);
+  /// `max_response_bytes`: the largest response's tensors (a per-sample loss
+  /// of an input with no elements can be far larger than its request: [2^31,
+  /// 0] asks for 2^31 losses); larger ones get RESOURCE_EXHAUSTED before
+  /// anything is allocated. LossServer passes --max_message_mb.
+  LossService(ThreadPool& pool, BufferPool& buffers, CallStats& stats,
+              size_t max_response_bytes = kDefaultMaxResponseBytes);
+  static constexpr size_t kDefaultMaxResponseBytes = size_t{64} << 20;
 
   /// The outcome of one request.
   struct Result {
@@ -60,6 +66,7 @@ class LossService {
   ThreadPool& pool_;
   BufferPool& buffers_;
   CallStats& stats_;
+  const size_t max_response_bytes_;
   const std::string list_losses_;  // the serialized ListLossesResponse
 };
 

@@ -15,8 +15,6 @@
 
 namespace lossservice {
 
-namespace v1 = ::lossservice::v1;
-
 /// The value fields of one Tensor message, wherever they are held: in the
 /// message itself, or where the request parser left them (in the received
 /// slices, or in one copy). `count` is in elements; for raw_data, in bytes.

@@ -129,6 +129,8 @@ class ServerProcess {
   void Start(const std::vector<std::string>& flags, const std::string& host = "127.0.0.1");
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }
+  /// Its process id (-1 once it has been waited for).
+  int pid() const { return pid_; }
   std::string address() const;
   void Signal(int signal);
   /// Waits for the process to end: its exit status, or 128 + its signal.

@@ -1,0 +1,37 @@
+// Every input a fuzzer found that broke a check, as bytes: the regression
+// test (fuzz/fuzz_regression_test.cc) runs each through its target's checks.
+// A new finding: `./dev fuzz` prints the input as a C string; add it here
+// with what it exposed, and fix what it exposed.
+#include "fuzz/seeds.h"
+
+#include "lossservice/v1/loss_service.pb.h"
+#include "tests/server_testing.h"
+
+namespace lossservice::fuzz {
+
+const std::vector<Regression>& Regressions() {
+  using namespace std::string_literals;
+  static const auto* regressions = new std::vector<Regression>{
+      // Input and target [2^31, 0], multilabel_soft_margin, reduction none:
+      // 2^31 per-sample losses (8 GiB) from 30 bytes, allocated and computed,
+      // and a response too large to parse. Now RESOURCE_EXHAUSTED before
+      // anything is allocated (LossService's max_response_bytes).
+      {Target::kEvaluate, "a per-sample loss of 2^31 values from an empty input",
+       "\n\n\n\x06\x80\x80\x80\x80\x08\x00\x10\x01\x12\n\n\x06\x80\x80\x80\x80\x08\x00\x10\x01"
+       "\x18\x03\xba\x01\x00"s},
+      // A stream item whose request_id is not UTF-8 (between two valid
+      // ones): its in-band Error echoed the bytes, and the
+      // EvaluateStreamResponse did not parse.
+      {Target::kStream, "a request_id that is not UTF-8 echoed in a stream's Error", [] {
+         v1::EvaluateRequest q =
+             test::Mse(test::Floats({2, 2}, {0.5f, -1, 2, 0}), test::Floats({2, 2}, {1, 1, 2, 3}));
+         std::string bad = q.SerializeAsString();
+         bad += "\x32\x02\xc3\x28"s;  // request_id (field 6): C3 28
+         return EncodeStreamItem(q.SerializeAsString()) + EncodeStreamItem(bad) +
+                EncodeStreamItem(q.SerializeAsString());
+       }()},
+  };
+  return *regressions;
+}
+
+}  // namespace lossservice::fuzz
