@@ -266,7 +266,7 @@ TEST(SoakTest, ManyClientsOfEveryKindAndFlatMemory) {
 
   ServerProcess server;
   ASSERT_NO_FATAL_FAILURE(
-      server.Start({absl::StrCat("--max_message_mb=", kHostileMaxMessageMb), "--log_level=warn"}));
+      server.Start({absl::StrCat("--max_message_mb=", kHostileMaxMessageMb)}));
   Tally tally;
   const Clock::time_point start = Clock::now(), until = start + std::chrono::seconds(seconds);
   std::vector<std::thread> clients;
