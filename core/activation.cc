@@ -1,44 +1,23 @@
 #include "core/activation.h"
 
 #include <algorithm>
-#include <cmath>
-#include <limits>
 
 #include "core/internal.h"
+#include "core/simd/elementwise.h"
+#include "core/simd/softmax.h"
 
 namespace lossservice {
 namespace {
 
 // softmax / log_softmax along one dimension: `outer` blocks of `size` rows of
 // `inner` elements.
-template <typename T, bool kLog>
-void SoftmaxAlong(const T* x, T* y, int64_t outer, int64_t size, int64_t inner) {
-  for (int64_t o = 0; o < outer; ++o) {
-    for (int64_t i = 0; i < inner; ++i) {
-      const T* row = x + o * size * inner + i;
-      T* out = y + o * size * inner + i;
-      T m = -std::numeric_limits<T>::infinity();
-      for (int64_t k = 0; k < size; ++k) m = std::max(m, row[k * inner]);
-      internal::Acc sum = 0;
-      for (int64_t k = 0; k < size; ++k) sum += std::exp(row[k * inner] - m);
-      if constexpr (kLog) {
-        // (x - max) - log_sum, in PyTorch's order: exact for large logits.
-        const T log_sum = static_cast<T>(std::log(sum));
-        for (int64_t k = 0; k < size; ++k) out[k * inner] = (row[k * inner] - m) - log_sum;
-      } else {
-        const T inv = static_cast<T>(1.0 / sum);
-        for (int64_t k = 0; k < size; ++k) out[k * inner] = std::exp(row[k * inner] - m) * inv;
-      }
-    }
-  }
-}
-
-}  // namespace
-
-absl::Status Activate(const ActivationRequest& r, OutputAllocator& out,
-                      const ComputeContext& /*ctx*/) {
-  if (absl::Status s = internal::CheckFloating(r.input, "input"); !s.ok()) return s;
+struct Along {
   int64_t outer = 1, size = 1, inner = 1;
+};
+
+absl::StatusOr<Along> CheckActivation(const ActivationRequest& r) {
+  LOSS_RETURN_IF_ERROR(internal::CheckFloating(r.input, "input"));
+  Along a;
   if (r.activation == Activation::kSoftmax || r.activation == Activation::kLogSoftmax) {
     // A 0-d tensor has one valid dim (0 or -1), as in torch.
     const int64_t rank = std::max<int64_t>(r.input.dim(), 1);
@@ -49,45 +28,64 @@ absl::Status Activate(const ActivationRequest& r, OutputAllocator& out,
     }
     if (r.input.dim() > 0) {
       const int64_t d = r.dim < 0 ? r.dim + rank : r.dim;
-      for (int64_t i = 0; i < d; ++i) outer *= r.input.shape[i];
-      size = r.input.shape[d];
-      for (int64_t i = d + 1; i < rank; ++i) inner *= r.input.shape[i];
+      for (int64_t i = 0; i < d; ++i) a.outer *= r.input.shape[i];
+      a.size = r.input.shape[d];
+      for (int64_t i = d + 1; i < rank; ++i) a.inner *= r.input.shape[i];
     }
   }
   if (r.activation == Activation::kLogit && r.eps && !(*r.eps >= 0.0 && *r.eps <= 0.5)) {
     return absl::InvalidArgumentError(
         absl::StrCat("eps must be in [0, 0.5] for logit, got ", *r.eps));
   }
-  return internal::DispatchFloat(r.input.dtype, [&]<typename T>() {
-    const T* x = r.input.data_as<T>();
-    T* y = static_cast<T*>(out.Allocate(OutputAllocator::Slot::kOutput, internal::FloatDType<T>(), r.input.shape));
-    const int64_t n = r.input.numel();
-    switch (r.activation) {
-      case Activation::kSigmoid:
-        for (int64_t i = 0; i < n; ++i) y[i] = T(1) / (T(1) + std::exp(-x[i]));
-        break;
-      case Activation::kSoftmax:
-        SoftmaxAlong<T, false>(x, y, outer, size, inner);
-        break;
-      case Activation::kLogSoftmax:
-        SoftmaxAlong<T, true>(x, y, outer, size, inner);
-        break;
-      case Activation::kLogit:
-        // torch.logit: log(p / (1 - p)), p clamped to [eps, 1 - eps] when eps
-        // is given.
-        if (r.eps) {
-          const T lo = static_cast<T>(*r.eps), hi = T(1) - lo;
-          for (int64_t i = 0; i < n; ++i) {
-            const T p = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]);
-            y[i] = std::log(p / (T(1) - p));
+  return a;
+}
+
+template <typename T>
+void ComputeActivation(const ActivationRequest& r, const Along& along, T* y,
+                       const ComputeContext& ctx) {
+  const T* x = r.input.data_as<T>();
+  if (r.activation == Activation::kSoftmax || r.activation == Activation::kLogSoftmax) {
+    const bool log = r.activation == Activation::kLogSoftmax;
+    // Samples b * inner + s, each of `size` values `inner` apart.
+    const int64_t samples = along.outer * along.inner;
+    internal::ForEachChunk(
+        ctx, samples, internal::UnitsPerChunk(along.size),
+        [&](int64_t, int64_t begin, int64_t end) {
+          for (int64_t i = begin; i < end;) {
+            const int64_t b = i / along.inner, s = i % along.inner;
+            const int64_t count = along.inner == 1 ? end - i : std::min(end - i, along.inner - s);
+            const int64_t offset = b * along.size * along.inner + s;
+            simd::Softmax(log, count, along.size, along.inner, x + offset, y + offset);
+            i += count;
           }
-        } else {
-          for (int64_t i = 0; i < n; ++i) y[i] = std::log(x[i] / (T(1) - x[i]));
-        }
-        break;
-    }
-    return absl::OkStatus();
+        });
+    return;
+  }
+  const simd::UnaryOp op = r.activation == Activation::kSigmoid ? simd::UnaryOp::kSigmoid
+                           : r.eps                              ? simd::UnaryOp::kLogitClamp
+                                                                : simd::UnaryOp::kLogit;
+  const double eps = r.eps.value_or(0.0);
+  internal::ForEachChunk(ctx, r.input.numel(), internal::kGrain,
+                         [&](int64_t, int64_t begin, int64_t end) {
+                           simd::Unary(op, eps, x + begin, y + begin, end - begin);
+                         });
+}
+
+}  // namespace
+
+// torch.sigmoid (1 / (1 + exp(-x))), torch.softmax and torch.log_softmax
+// ((x - max) - log(sum exp(x - max)), PyTorch's order) along `dim`, and
+// torch.logit (log(p / (1 - p)), p clamped to [eps, 1 - eps] when eps is
+// given).
+absl::Status Activate(const ActivationRequest& r, OutputAllocator& out,
+                      const ComputeContext& ctx) {
+  LOSS_ASSIGN_OR_RETURN(const Along along, CheckActivation(r));
+  internal::DispatchFloat(r.input.dtype, [&]<typename T>() {
+    T* y = static_cast<T*>(out.Allocate(OutputAllocator::Slot::kOutput,
+                                        internal::FloatDType<T>(), r.input.shape));
+    ComputeActivation<T>(r, along, y, ctx);
   });
+  return absl::OkStatus();
 }
 
 }  // namespace lossservice

@@ -1,11 +1,15 @@
 // Multi-class losses: cross_entropy and nll.
 //
 // Layout: input (C), (N, C) or (N, C, d1, ...) is seen as N blocks of C rows
-// of S = d1 * ... elements; the class values of one sample are S apart.
+// of S = d1 * ... elements; the class values of one sample are S apart. The
+// samples (the target's and the unreduced loss's elements) are numbered
+// b * S + s.
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "core/internal.h"
+#include "core/simd/softmax.h"
 
 namespace lossservice::internal {
 namespace {
@@ -18,12 +22,9 @@ struct ClassLayout {
   int64_t samples() const { return n * spatial; }
 };
 
-absl::StatusOr<ClassLayout> CheckClassInput(const TensorView& input) {
+// The layout of an input of rank >= 1.
+ClassLayout LayoutOf(const TensorView& input) {
   ClassLayout l;
-  if (input.dim() == 0) {
-    return absl::InvalidArgumentError(
-        "input must have shape (C), (N, C) or (N, C, d1, ...), got []");
-  }
   if (input.dim() == 1) {
     l.classes = input.shape[0];
     return l;
@@ -38,231 +39,179 @@ absl::StatusOr<ClassLayout> CheckClassInput(const TensorView& input) {
   return l;
 }
 
-// Checks class-index targets and sums the weights of the ones not ignored,
-// the denominator of the weighted mean.
-absl::StatusOr<Acc> CheckTargetsAndWeigh(const int64_t* target, int64_t count, int64_t classes,
-                                         int64_t ignore_index, const double* weight) {
-  Acc total = 0;
-  for (int64_t i = 0; i < count; ++i) {
-    const int64_t t = target[i];
-    if (t == ignore_index) continue;
-    if (t < 0 || t >= classes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "target: class index ", t, " at flat position ", i, " is out of range for ", classes,
-          " classes (valid: 0 to ", classes - 1, ", or ignore_index ", ignore_index, ")"));
+absl::Status CheckClassInput(const TensorView& input) {
+  if (input.dim() > 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      "input must have shape (C), (N, C) or (N, C, d1, ...), got []");
+}
+
+// Checks class-index targets (shape, range) and sums the weights of the ones
+// not ignored, the denominator of the weighted mean.
+absl::StatusOr<double> CheckIndexTargets(const LossRequest& r, const ClassLayout& l,
+                                         const std::optional<TensorView>& weight,
+                                         absl::string_view weight_field, int64_t ignore_index) {
+  if (!r.target) return absl::InvalidArgumentError("target is required");
+  LOSS_RETURN_IF_ERROR(CheckIndex(*r.target, "target"));
+  LOSS_RETURN_IF_ERROR(
+      CheckShapeEquals(*r.target, "target", l.sample_shape, {"input", &r.input.shape}));
+  LOSS_RETURN_IF_ERROR(CheckClassWeight(weight, weight_field, l.classes));
+  const TensorView& target = *r.target;
+  // The first target that is neither ignore_index nor in [0, C) (or count),
+  // and the summed weights of the others, per index and weight type.
+  const int64_t count = l.samples();
+  int64_t bad = count;
+  double total = 0;
+  const auto scan = [&]<typename I, typename W>(const I* t, const W* w) {
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t ti = t[i];
+      if (ti == ignore_index) continue;
+      if (ti < 0 || ti >= l.classes) {
+        bad = i;
+        return;
+      }
+      total += w ? static_cast<double>(w[ti]) : 1.0;
     }
-    total += weight ? weight[t] : 1.0;
+  };
+  const auto with_weight = [&]<typename I>(const I* t) {
+    if (!weight) {
+      scan(t, static_cast<const float*>(nullptr));
+    } else if (weight->dtype == DType::kFloat32) {
+      scan(t, weight->data_as<float>());
+    } else {
+      scan(t, weight->data_as<double>());
+    }
+  };
+  if (target.dtype == DType::kInt64) {
+    with_weight(target.data_as<int64_t>());
+  } else {
+    with_weight(target.data_as<int32_t>());
+  }
+  if (bad < count) {
+    const int64_t t = IndexAt(target, bad);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "target: class index ", t, " at flat position ", bad, " is out of range for ", l.classes,
+        " classes (valid: 0 to ", l.classes - 1, ", or ignore_index ", ignore_index, ")"));
   }
   return total;
 }
 
-// Everything the class-index kernels share once validated.
-struct IndexTargets {
-  ClassLayout layout;
-  std::vector<int64_t> scratch;
-  const int64_t* target = nullptr;
-  std::vector<double> weight64;  // per-class weight in double, empty when none
-  Acc total_weight = 0;
-};
-
-absl::StatusOr<IndexTargets> CheckIndexTargets(const LossRequest& r,
-                                               const std::optional<TensorView>& weight,
-                                               absl::string_view weight_field,
-                                               int64_t ignore_index) {
-  IndexTargets it;
-  absl::StatusOr<ClassLayout> layout = CheckClassInput(r.input);
-  if (!layout.ok()) return layout.status();
-  it.layout = *std::move(layout);
-  if (!r.target) return absl::InvalidArgumentError("target is required");
-  if (absl::Status s = CheckIndex(*r.target, "target"); !s.ok()) return s;
-  if (absl::Status s = CheckShapeEquals(*r.target, "target", it.layout.sample_shape,
-                                        absl::StrCat("input ", ShapeString(r.input.shape)));
-      !s.ok()) {
-    return s;
+// Runs fn(begin, count, b, s) over the samples [begin, end) cut into pieces
+// of at most kBlock samples that the kernels take in one call: consecutive
+// rows when S == 1, else samples of one block b (from spatial position s).
+template <class F>
+void ForEachPiece(const ClassLayout& l, int64_t begin, int64_t end, F&& fn) {
+  for (int64_t i = begin; i < end;) {
+    const int64_t b = i / l.spatial, s = i % l.spatial;
+    const int64_t count = std::min({end - i, l.spatial == 1 ? kBlock : l.spatial - s, kBlock});
+    fn(i, count, b, s);
+    i += count;
   }
-  if (absl::Status s = CheckClassWeight(weight, weight_field, it.layout.classes); !s.ok()) return s;
-  if (weight) {
-    std::vector<double> tmp;
-    const double* w = AsFloat<double>(*weight, tmp);
-    it.weight64.assign(w, w + it.layout.classes);
-  }
-  it.target = AsIndex(*r.target, it.scratch);
-  absl::StatusOr<Acc> total =
-      CheckTargetsAndWeigh(it.target, it.layout.samples(), it.layout.classes, ignore_index,
-                           it.weight64.empty() ? nullptr : it.weight64.data());
-  if (!total.ok()) return total.status();
-  it.total_weight = *total;
-  return it;
 }
 
-// Upstream gradient per sample: go[i] (none), go (sum) or go / denominator
-// (mean).
-template <typename T>
-class SampleScale {
- public:
-  SampleScale(const LossRequest& r, Acc mean_denominator, std::vector<T>& scratch) {
-    const T* go = r.grad_output ? AsFloat<T>(*r.grad_output, scratch) : nullptr;
-    if (r.reduction == Reduction::kNone) {
-      per_sample_ = go;
-    } else {
-      uniform_ = go ? go[0] : T(1);
-      if (r.reduction == Reduction::kMean) uniform_ /= static_cast<T>(mean_denominator);
-    }
-  }
-  T operator()(int64_t i) const { return per_sample_ ? per_sample_[i] : uniform_; }
-
- private:
-  const T* per_sample_ = nullptr;
-  T uniform_ = 1;
-};
-
-// Writes the reduced loss from the per-sample sum: sum, or sum / denominator.
-template <typename T>
-void WriteReduced(const LossRequest& r, T* loss, Acc sum, Acc mean_denominator) {
-  if (r.reduction == Reduction::kSum) loss[0] = static_cast<T>(sum);
-  if (r.reduction == Reduction::kMean) loss[0] = static_cast<T>(sum / mean_denominator);
+// The class indices of samples [begin, begin + count) as int64.
+inline const int64_t* Targets(const TensorView& t, int64_t begin, int64_t count, int64_t* buf) {
+  if (t.dtype == DType::kInt64) return t.data_as<int64_t>() + begin;
+  for (int64_t i = 0; i < count; ++i) buf[i] = IndexAt(t, begin + i);
+  return buf;
 }
 
-// log_softmax of one sample's classes is (x - max) - log_sum, computed in
-// that order as PyTorch does (x - (max + log_sum) loses float32 digits for
-// large logits).
-template <typename T>
-struct LogSoftmaxRow {
-  LogSoftmaxRow(const T* x, int64_t classes, int64_t stride) {
-    for (int64_t c = 0; c < classes; ++c) max = std::max(max, x[c * stride]);
-    Acc sum = 0;
-    for (int64_t c = 0; c < classes; ++c) sum += std::exp(x[c * stride] - max);
-    log_sum = static_cast<T>(std::log(sum));
-  }
-  T operator()(T x) const { return (x - max) - log_sum; }
-  T max = -std::numeric_limits<T>::infinity();
-  T log_sum = 0;
-};
+// Where sample (b, s)'s class 0 is in the input.
+inline int64_t SampleOffset(const ClassLayout& l, int64_t b, int64_t s) {
+  return b * l.classes * l.spatial + s;
+}
 
 template <typename T>
-absl::Status CrossEntropyIndex(const LossRequest& r, const CrossEntropyOptions& o,
-                               const IndexTargets& it, OutputAllocator& out) {
-  const ClassLayout& l = it.layout;
-  const int64_t C = l.classes, S = l.spatial;
+void CrossEntropyIndex(const LossRequest& r, const CrossEntropyOptions& o, const LossPlan& plan,
+                       T* loss, T* grad, const ComputeContext& ctx) {
+  const ClassLayout l = LayoutOf(r.input);
   const T* x = r.input.data_as<T>();
-  const double* w = it.weight64.empty() ? nullptr : it.weight64.data();
-  Acc w_all = 0;  // sum of all class weights, the smoothing term's gradient
-  for (int64_t c = 0; c < C; ++c) w_all += w ? w[c] : 1.0;
-  const T ls = static_cast<T>(o.label_smoothing);
-  const T smooth_scale = C > 0 ? ls / static_cast<T>(C) : T(0);
+  Scratch<T> w_scratch;
+  const T* w = o.weight ? AsFloat<T>(*o.weight, w_scratch) : nullptr;
+  double w_all = 0;  // sum of all class weights, the smoothing term's gradient
+  for (int64_t c = 0; c < l.classes; ++c) w_all += w ? static_cast<double>(w[c]) : 1.0;
   const bool none = r.reduction == Reduction::kNone;
-  const auto [loss, grad] = AllocateLossOutputs<T>(r, l.sample_shape, out);
-  std::vector<T> go_scratch;
-  const SampleScale<T> scale(r, it.total_weight, go_scratch);
-  Acc nll_sum = 0, smooth_sum = 0;
-  for (int64_t b = 0; b < l.n; ++b) {
-    for (int64_t s = 0; s < S; ++s) {
-      const int64_t i = b * S + s;
-      const T* row = x + b * C * S + s;
-      T* grow = grad ? grad + b * C * S + s : nullptr;
-      const int64_t t = it.target[i];
-      if (t == o.ignore_index) {
-        if (none) loss[i] = 0;
-        if (grow) {
-          // log_softmax's backward with a zero upstream gradient:
-          // 0 - exp(log_p) * 0, which is NaN where log_p is (a NaN or +inf
-          // logit in the row), as in PyTorch.
-          const LogSoftmaxRow<T> log_p(row, C, S);
-          for (int64_t c = 0; c < C; ++c) {
-            grow[c * S] = T(0) - std::exp(log_p(row[c * S])) * T(0);
-          }
-        }
-        continue;
-      }
-      const T wt = w ? static_cast<T>(w[t]) : T(1);
-      const LogSoftmaxRow<T> log_p(row, C, S);
-      const T nll = -wt * log_p(row[t * S]);
-      T smooth = 0;
-      if (ls > 0) {
-        Acc acc = 0;
-        for (int64_t c = 0; c < C; ++c) {
-          acc -= (w ? w[c] : 1.0) * static_cast<Acc>(log_p(row[c * S]));
-        }
-        smooth = static_cast<T>(acc);
-      }
-      if (none) {
-        loss[i] = (T(1) - ls) * nll + smooth_scale * smooth;
-      } else {
-        nll_sum += nll;
-        smooth_sum += smooth;
-      }
-      if (grow) {
-        // d/dx_c of (1-ls) nll + (ls/C) smooth, with p = softmax(x):
-        //   nll:    w_t (p_c - [c == t]);   smooth: p_c sum(w) - w_c
-        const T g = scale(i);
-        const T a = (T(1) - ls) * wt * g;
-        const T bsm = smooth_scale * g;
-        const T wsum = static_cast<T>(w_all);
-        for (int64_t c = 0; c < C; ++c) {
-          const T p = std::exp(log_p(row[c * S]));
-          const T wc = w ? static_cast<T>(w[c]) : T(1);
-          grow[c * S] = a * (p - (c == t ? T(1) : T(0))) + (ls > 0 ? bsm * (p * wsum - wc) : T(0));
-        }
-      }
-    }
-  }
-  if (!none) {
-    // torch: (1 - ls) * nll.mean + ls / C * smooth.sum / total_weight; the
-    // smoothing term is divided by the same total weight as the NLL term,
-    // also without a weight (the count of targets not ignored).
-    const Acc total = static_cast<Acc>(1 - ls) * nll_sum + static_cast<Acc>(smooth_scale) * smooth_sum;
-    WriteReduced(r, loss, total, it.total_weight);
-  }
-  return absl::OkStatus();
+  const Upstream<T> up = UpstreamOf<T>(r, plan);
+  const auto chunk = [&](int64_t begin, int64_t end) {
+    simd::ClassSums sums;
+    int64_t tbuf[kBlock];
+    T gobuf[kBlock];
+    ForEachPiece(l, begin, end, [&](int64_t i, int64_t count, int64_t b, int64_t s) {
+      simd::ClassIndexArgs<T> a;
+      a.count = count;
+      a.classes = l.classes;
+      a.stride = l.spatial;
+      a.x = x + SampleOffset(l, b, s);
+      a.grad = grad ? grad + SampleOffset(l, b, s) : nullptr;
+      a.target = Targets(*r.target, i, count, tbuf);
+      a.ignore_index = o.ignore_index;
+      a.weight = w;
+      a.weight_total = w_all;
+      a.label_smoothing = o.label_smoothing;
+      a.go = up.per_element.Get(i, count, gobuf);
+      a.grad_scale = up.uniform;
+      a.loss = none ? loss + i : nullptr;
+      sums += simd::CrossEntropyIndex(a);
+    });
+    return sums;
+  };
+  const int64_t per_chunk = UnitsPerChunk(l.classes);
+  const simd::ClassSums sums =
+      RunChunks<simd::ClassSums>(ctx, l.samples(), per_chunk, none, chunk);
+  if (none) return;
+  // torch: (1 - ls) * nll.mean + ls / C * smooth.sum / total_weight; the
+  // smoothing term is divided by the same total weight as the NLL term,
+  // also without a weight (the count of targets not ignored).
+  const T ls = static_cast<T>(o.label_smoothing);
+  const T smooth_scale = ls / static_cast<T>(l.classes);
+  WriteReduced(r, plan, loss,
+               static_cast<double>(T(1) - ls) * sums.nll +
+                   static_cast<double>(smooth_scale) * sums.smooth);
 }
 
 template <typename T>
-absl::Status CrossEntropyProb(const LossRequest& r, const CrossEntropyOptions& o,
-                              const ClassLayout& l, OutputAllocator& out) {
-  const int64_t C = l.classes, S = l.spatial;
+void CrossEntropyProb(const LossRequest& r, const CrossEntropyOptions& o, const LossPlan& plan,
+                      T* loss, T* grad, const ComputeContext& ctx) {
+  const ClassLayout l = LayoutOf(r.input);
   const T* x = r.input.data_as<T>();
-  std::vector<T> tscratch, wscratch, go_scratch;
-  const T* target = AsFloat<T>(*r.target, tscratch);
-  const T* w = o.weight ? AsFloat<T>(*o.weight, wscratch) : nullptr;
-  const T ls = static_cast<T>(o.label_smoothing);
-  const T uniform = C > 0 ? ls / static_cast<T>(C) : T(0);
+  Scratch<T> w_scratch;
+  const T* w = o.weight ? AsFloat<T>(*o.weight, w_scratch) : nullptr;
+  // Targets of another dtype are converted per chunk.
+  const bool convert = r.target->dtype != FloatDType<T>();
   const bool none = r.reduction == Reduction::kNone;
-  const auto [loss, grad] = AllocateLossOutputs<T>(r, l.sample_shape, out);
-  const Acc count = static_cast<Acc>(l.samples());
-  const SampleScale<T> scale(r, count, go_scratch);
-  Acc sum = 0;
-  for (int64_t b = 0; b < l.n; ++b) {
-    for (int64_t s = 0; s < S; ++s) {
-      const int64_t i = b * S + s;
-      const int64_t base = b * C * S + s;
-      const T* row = x + base;
-      const T* trow = target + base;
-      const LogSoftmaxRow<T> log_p(row, C, S);
-      Acc li = 0, wt_sum = 0;
-      for (int64_t c = 0; c < C; ++c) {
-        const T tc = ls > 0 ? trow[c * S] * (T(1) - ls) + uniform : trow[c * S];
-        const T wtc = w ? w[c] * tc : tc;
-        li -= static_cast<Acc>(wtc * log_p(row[c * S]));
-        wt_sum += wtc;
-      }
-      if (none) {
-        loss[i] = static_cast<T>(li);
+  const Upstream<T> up = UpstreamOf<T>(r, plan);
+  const auto chunk = [&](int64_t begin, int64_t end) {
+    double sum = 0;
+    T gobuf[kBlock];
+    Scratch<T> converted;
+    ForEachPiece(l, begin, end, [&](int64_t i, int64_t count, int64_t b, int64_t s) {
+      simd::ClassProbArgs<T> a;
+      a.count = count;
+      a.classes = l.classes;
+      a.stride = l.spatial;
+      const int64_t offset = SampleOffset(l, b, s);
+      a.x = x + offset;
+      a.grad = grad ? grad + offset : nullptr;
+      if (convert) {
+        // The piece's class values: C rows of `count` (strided) or C * count.
+        const int64_t span = l.spatial == 1 ? count * l.classes : (l.classes - 1) * l.spatial + count;
+        converted.resize(static_cast<size_t>(span));
+        for (int64_t k = 0; k < span; ++k) converted[k] = FloatAt<T>(*r.target, offset + k);
+        a.target = converted.data();
       } else {
-        sum += li;
+        a.target = r.target->data_as<T>() + offset;
       }
-      if (grad) {
-        const T g = scale(i);
-        const T wts = static_cast<T>(wt_sum);
-        for (int64_t c = 0; c < C; ++c) {
-          const T tc = ls > 0 ? trow[c * S] * (T(1) - ls) + uniform : trow[c * S];
-          const T wtc = w ? w[c] * tc : tc;
-          grad[base + c * S] = g * (std::exp(log_p(row[c * S])) * wts - wtc);
-        }
-      }
-    }
-  }
-  if (!none) WriteReduced(r, loss, sum, count);
-  return absl::OkStatus();
+      a.weight = w;
+      a.label_smoothing = o.label_smoothing;
+      a.go = up.per_element.Get(i, count, gobuf);
+      a.grad_scale = up.uniform;
+      a.loss = none ? loss + i : nullptr;
+      sum += simd::CrossEntropyProb(a);
+    });
+    return sum;
+  };
+  const int64_t per_chunk = UnitsPerChunk(l.classes);
+  const double sum = RunChunks<double>(ctx, l.samples(), per_chunk, none, chunk);
+  if (!none) WriteReduced(r, plan, loss, sum);
 }
 
 }  // namespace
@@ -277,89 +226,135 @@ absl::Status CrossEntropyProb(const LossRequest& r, const CrossEntropyOptions& o
 //  * Class probabilities (a float target of the input's shape): the mean
 //    divides by the number of samples N * d1 * ..., even with a weight (unlike
 //    the class-index rule); smoothing mixes the target with 1/C.
-absl::Status Evaluate(const LossRequest& r, const CrossEntropyOptions& o,
-                              OutputAllocator& out) {
+//  * A float target shaped like the class indices would be (e.g. (N) for
+//    (N, C)) is refused with a message saying that indices are INT64 or INT32.
+absl::StatusOr<LossPlan> Check(const LossRequest& r, const CrossEntropyOptions& o) {
   if (!(o.label_smoothing >= 0.0 && o.label_smoothing <= 1.0)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "cross_entropy.label_smoothing must be in [0, 1], got ", o.label_smoothing));
   }
+  LOSS_RETURN_IF_ERROR(CheckClassInput(r.input));
+  const ClassLayout l = LayoutOf(r.input);
   if (r.target && IsFloating(r.target->dtype)) {
+    if (r.target->shape != r.input.shape && r.target->shape == l.sample_shape) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "target: class indices must be INT64 or INT32, got ", DTypeName(r.target->dtype), " ",
+          ShapeString(r.target->shape), " for input ", ShapeString(r.input.shape),
+          " (a floating target holds class probabilities and has the input's shape)"));
+    }
     if (o.ignore_index >= 0) {  // PyTorch's own check
       return absl::InvalidArgumentError(absl::StrCat(
           "cross_entropy.ignore_index (", o.ignore_index,
           ") is not supported with class-probability (floating point) targets"));
     }
-    absl::StatusOr<ClassLayout> layout = CheckClassInput(r.input);
-    if (!layout.ok()) return layout.status();
-    if (absl::Status s = CheckShapeEquals(
-            *r.target, "target", r.input.shape,
-            absl::StrCat("class probabilities for input ", ShapeString(r.input.shape)));
-        !s.ok()) {
-      return s;
-    }
-    if (absl::Status s = CheckClassWeight(o.weight, "cross_entropy.weight", layout->classes);
-        !s.ok()) {
-      return s;
-    }
-    if (absl::Status s = CheckGradOutput(r, ReducedShape(r.reduction, layout->sample_shape));
-        !s.ok()) {
-      return s;
-    }
-    return DispatchFloat(r.input.dtype,
-                         [&]<typename T>() { return CrossEntropyProb<T>(r, o, *layout, out); });
+    LOSS_RETURN_IF_ERROR(CheckShapeEquals(*r.target, "target", r.input.shape,
+                                          {"class probabilities for input", &r.input.shape}));
+    LOSS_RETURN_IF_ERROR(CheckClassWeight(o.weight, "cross_entropy.weight", l.classes));
+    return PlanFor(r, l.sample_shape);
   }
-  absl::StatusOr<IndexTargets> it =
-      CheckIndexTargets(r, o.weight, "cross_entropy.weight", o.ignore_index);
-  if (!it.ok()) return it.status();
-  if (absl::Status s = CheckGradOutput(r, ReducedShape(r.reduction, it->layout.sample_shape));
-      !s.ok()) {
-    return s;
-  }
-  return DispatchFloat(r.input.dtype,
-                       [&]<typename T>() { return CrossEntropyIndex<T>(r, o, *it, out); });
+  LOSS_ASSIGN_OR_RETURN(const double total,
+                        CheckIndexTargets(r, l, o.weight, "cross_entropy.weight", o.ignore_index));
+  LossPlan plan = PlanFor(r, l.sample_shape);
+  plan.divisor = total;
+  return plan;
+}
+
+void Compute(const LossRequest& r, const CrossEntropyOptions& o, const LossPlan& plan,
+             void* loss, void* grad, const ComputeContext& ctx) {
+  DispatchFloat(plan.dtype, [&]<typename T>() {
+    if (IsFloating(r.target->dtype)) {
+      CrossEntropyProb<T>(r, o, plan, static_cast<T*>(loss), static_cast<T*>(grad), ctx);
+    } else {
+      CrossEntropyIndex<T>(r, o, plan, static_cast<T*>(loss), static_cast<T*>(grad), ctx);
+    }
+  });
 }
 
 // torch.nn.NLLLoss: -w[t] * input[t] per sample. The mean divides by the
 // summed weights of the targets not ignored (NaN when every target is
-// ignored).
-absl::Status Evaluate(const LossRequest& r, const NllOptions& o, OutputAllocator& out) {
-  absl::StatusOr<IndexTargets> it = CheckIndexTargets(r, o.weight, "nll.weight", o.ignore_index);
-  if (!it.ok()) return it.status();
-  const ClassLayout& l = it->layout;
-  if (absl::Status s = CheckGradOutput(r, ReducedShape(r.reduction, l.sample_shape)); !s.ok()) {
-    return s;
+// ignored). The gradient is -w[t] times the upstream gradient at the target
+// class, 0 elsewhere.
+absl::StatusOr<LossPlan> Check(const LossRequest& r, const NllOptions& o) {
+  LOSS_RETURN_IF_ERROR(CheckClassInput(r.input));
+  const ClassLayout l = LayoutOf(r.input);
+  LOSS_ASSIGN_OR_RETURN(const double total,
+                        CheckIndexTargets(r, l, o.weight, "nll.weight", o.ignore_index));
+  LossPlan plan = PlanFor(r, l.sample_shape);
+  plan.divisor = total;
+  return plan;
+}
+
+namespace {
+
+// nll over samples [i0, i0 + count) of one piece (see ForEachPiece), per
+// index type I: the per-sample loss (none) or its sum, and -w[t] g at the
+// target class of the gradient (which the caller zeroed).
+template <typename T, typename I>
+double NllPiece(const ClassLayout& l, const T* x, const I* target, const T* w,
+                int64_t ignore_index, int64_t offset, int64_t count, T* loss, T* grad,
+                const T* go, T uniform) {
+  const int64_t C = l.classes, S = l.spatial;
+  double sum = 0;
+  for (int64_t k = 0; k < count; ++k) {
+    const int64_t t = target[k];
+    if (t == ignore_index) {
+      if (loss) loss[k] = 0;
+      continue;
+    }
+    const T wt = w ? w[t] : T(1);
+    const int64_t at = S == 1 ? offset + k * C + t : offset + t * S + k;
+    const T li = -wt * x[at];
+    if (loss) {
+      loss[k] = li;
+    } else {
+      sum += li;
+    }
+    if (grad) grad[at] = -wt * (go ? go[k] : uniform);
   }
-  return DispatchFloat(r.input.dtype, [&]<typename T>() {
+  return sum;
+}
+
+}  // namespace
+
+void Compute(const LossRequest& r, const NllOptions& o, const LossPlan& plan, void* loss_out,
+             void* grad_out, const ComputeContext& ctx) {
+  DispatchFloat(plan.dtype, [&]<typename T>() {
+    const ClassLayout l = LayoutOf(r.input);
     const int64_t C = l.classes, S = l.spatial;
     const T* x = r.input.data_as<T>();
-    const double* w = it->weight64.empty() ? nullptr : it->weight64.data();
+    T* loss = static_cast<T*>(loss_out);
+    T* grad = static_cast<T*>(grad_out);
     const bool none = r.reduction == Reduction::kNone;
-    const auto [loss, grad] = AllocateLossOutputs<T>(r, l.sample_shape, out);
-    if (grad) std::fill(grad, grad + r.input.numel(), T(0));
-    std::vector<T> go_scratch;
-    const SampleScale<T> scale(r, it->total_weight, go_scratch);
-    Acc sum = 0;
-    for (int64_t b = 0; b < l.n; ++b) {
-      for (int64_t s = 0; s < S; ++s) {
-        const int64_t i = b * S + s;
-        const int64_t t = it->target[i];
-        if (t == o.ignore_index) {
-          if (none) loss[i] = 0;
-          continue;
+    const Upstream<T> up = UpstreamOf<T>(r, plan);
+    Scratch<T> w_scratch;
+    const T* w = o.weight ? AsFloat<T>(*o.weight, w_scratch) : nullptr;
+    const T uniform = static_cast<T>(up.uniform);
+    const auto chunk = [&](int64_t begin, int64_t end) {
+      double sum = 0;
+      T gobuf[kBlock];
+      ForEachPiece(l, begin, end, [&](int64_t i0, int64_t count, int64_t b, int64_t s0) {
+        const int64_t offset = SampleOffset(l, b, s0);
+        if (grad && S == 1) {
+          std::memset(grad + offset, 0, static_cast<size_t>(count * C) * sizeof(T));
+        } else if (grad) {
+          for (int64_t c = 0; c < C; ++c) {
+            std::memset(grad + offset + c * S, 0, static_cast<size_t>(count) * sizeof(T));
+          }
         }
-        const T wt = w ? static_cast<T>(w[t]) : T(1);
-        const int64_t at = b * C * S + t * S + s;
-        const T li = -wt * x[at];
-        if (none) {
-          loss[i] = li;
-        } else {
-          sum += li;
-        }
-        if (grad) grad[at] = -wt * scale(i);
-      }
-    }
-    if (!none) WriteReduced(r, loss, sum, it->total_weight);
-    return absl::OkStatus();
+        const T* go = up.per_element.Get(i0, count, gobuf);
+        T* piece_loss = none ? loss + i0 : nullptr;
+        sum += r.target->dtype == DType::kInt64
+                   ? NllPiece<T>(l, x, r.target->data_as<int64_t>() + i0, w, o.ignore_index,
+                                 offset, count, piece_loss, grad, go, uniform)
+                   : NllPiece<T>(l, x, r.target->data_as<int32_t>() + i0, w, o.ignore_index,
+                                 offset, count, piece_loss, grad, go, uniform);
+      });
+      return sum;
+    };
+    // A sample costs one gather forward, C values of gradient.
+    const int64_t per_chunk = grad ? UnitsPerChunk(C) : kGrain;
+    const double sum = RunChunks<double>(ctx, l.samples(), per_chunk, none, chunk);
+    if (!none) WriteReduced(r, plan, loss, sum);
   });
 }
 

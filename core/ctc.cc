@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/internal.h"
+#include "core/simd/rows.h"
 
 namespace lossservice::internal {
 namespace {
@@ -35,21 +36,25 @@ constexpr int64_t kMaxAlphaCells = int64_t{1} << 26;
 // message and would be 6.4e10 cells).
 constexpr int64_t kMaxRequestCells = int64_t{1} << 30;
 
-// A validated CTC request.
+// A CTC request's layout: views of its tensors and what follows from them.
 struct CtcProblem {
   bool batched = true;
   int64_t time = 0;     // T
   int64_t batch = 1;    // N
   int64_t classes = 0;  // C
   int64_t blank = 0;
-  const int64_t* input_lengths = nullptr;
-  const int64_t* target_lengths = nullptr;
-  const int64_t* labels = nullptr;
-  std::vector<int64_t> offsets;  // where sample b's labels start in `labels`
+  const TensorView* input_lengths = nullptr;
+  const TensorView* target_lengths = nullptr;
+  const TensorView* labels = nullptr;
+  bool padded = false;           // (N, S) labels, sample b's from b * width
+  int64_t width = 0;             // S of padded labels
   int64_t max_target_length = 0;
-  int64_t max_alpha_cells = 0;  // max over samples of input_length * (2 target_length + 1)
-  Shape loss_shape;             // unreduced: (N), or () unbatched
-  std::vector<int64_t> input_lengths_scratch, target_lengths_scratch, labels_scratch;
+  int64_t max_alpha_cells = 0;   // max over samples of input_length * (2 target_length + 1)
+  Shape loss_shape;              // unreduced: (N), or () unbatched
+
+  int64_t InputLength(int64_t b) const { return IndexAt(*input_lengths, b); }
+  int64_t TargetLength(int64_t b) const { return IndexAt(*target_lengths, b); }
+  int64_t Label(int64_t i) const { return IndexAt(*labels, i); }
 };
 
 // input_lengths / target_lengths: INT64 or INT32 of shape (N); () or (1) for
@@ -69,7 +74,7 @@ absl::Status CheckLengthsTensor(const std::optional<TensorView>& t, absl::string
   }
   if (p.batched) {
     return CheckShapeEquals(*t, field, {p.batch},
-                            absl::StrCat("the batch of input (T, N, C) ", ShapeString(input.shape)));
+                            {"the batch of input (T, N, C)", &input.shape});
   }
   if (t->dim() == 0 || (t->dim() == 1 && t->shape[0] == 1)) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
@@ -77,33 +82,60 @@ absl::Status CheckLengthsTensor(const std::optional<TensorView>& t, absl::string
       " but must be [] (or [1]) for the unbatched input (T, C) ", ShapeString(input.shape)));
 }
 
+// The layout of a request whose input has rank 2 or 3 and whose tensors are
+// present (checked by CheckCtc before it calls this).
+CtcProblem Describe(const LossRequest& r, const CtcOptions& o) {
+  CtcProblem p;
+  const TensorView& input = r.input;
+  p.batched = input.dim() == 3;
+  p.time = input.shape[0];
+  p.batch = p.batched ? input.shape[1] : 1;
+  p.classes = input.shape.back();
+  p.blank = o.blank;
+  if (p.batched) p.loss_shape = {p.batch};
+  if (r.target) {
+    p.labels = &*r.target;
+    p.padded = r.target->dim() == 2;
+    p.width = p.padded ? r.target->shape[1] : 0;
+  }
+  p.input_lengths = o.input_lengths ? &*o.input_lengths : nullptr;
+  p.target_lengths = o.target_lengths ? &*o.target_lengths : nullptr;
+  return p;
+}
+
+// Where sample b's labels start, for every b (the running sum of the target
+// lengths for concatenated labels).
+absl::InlinedVector<int64_t, 16> LabelOffsets(const CtcProblem& p) {
+  absl::InlinedVector<int64_t, 16> offsets(static_cast<size_t>(p.batch));
+  int64_t total = 0;
+  for (int64_t b = 0; b < p.batch; ++b) {
+    offsets[b] = p.padded ? b * p.width : total;
+    total += p.TargetLength(b);
+  }
+  return offsets;
+}
+
 // Validates everything before any output is sized.
-absl::Status CheckCtc(const LossRequest& r, const CtcOptions& o, CtcProblem& p) {
+absl::StatusOr<CtcProblem> CheckCtc(const LossRequest& r, const CtcOptions& o) {
   const TensorView& input = r.input;
   if (input.dim() != 2 && input.dim() != 3) {
     return absl::InvalidArgumentError(absl::StrCat(
         "input (log_probs) must have shape (T, N, C) or, unbatched, (T, C); got ",
         ShapeString(input.shape)));
   }
-  p.batched = input.dim() == 3;
-  p.time = input.shape[0];
-  p.batch = p.batched ? input.shape[1] : 1;
-  p.classes = input.shape.back();
+  CtcProblem p = Describe(r, o);
   if (o.blank < 0 || o.blank >= p.classes) {
     return absl::InvalidArgumentError(absl::StrCat("ctc.blank = ", o.blank,
                                                    " is out of range for ", p.classes,
                                                    " classes (valid: 0 to ", p.classes - 1,
                                                    ") of input ", ShapeString(input.shape)));
   }
-  p.blank = o.blank;
-  if (p.batched) p.loss_shape = {p.batch};
 
   // Target: labels, padded (N, S) or concatenated (sum(target_lengths)).
   if (!r.target) return absl::InvalidArgumentError("target is required");
   const TensorView& target = *r.target;
-  if (absl::Status s = CheckIndex(target, "target"); !s.ok()) return s;
-  const bool padded = target.dim() == 2;
-  if (target.dim() != 1 && !(padded && target.shape[0] == p.batch)) {
+  LOSS_RETURN_IF_ERROR(CheckIndex(target, "target"));
+  if (target.dim() != 1 && !(p.padded && target.shape[0] == p.batch)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "target must be padded labels (N, S) = [", p.batch,
         ", S] or concatenated labels (sum(target_lengths)) for input ", ShapeString(input.shape),
@@ -111,18 +143,10 @@ absl::Status CheckCtc(const LossRequest& r, const CtcOptions& o, CtcProblem& p) 
   }
 
   // Lengths.
-  if (absl::Status s = CheckLengthsTensor(o.input_lengths, "ctc.input_lengths", p, input);
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = CheckLengthsTensor(o.target_lengths, "ctc.target_lengths", p, input);
-      !s.ok()) {
-    return s;
-  }
-  p.input_lengths = AsIndex(*o.input_lengths, p.input_lengths_scratch);
-  p.target_lengths = AsIndex(*o.target_lengths, p.target_lengths_scratch);
+  LOSS_RETURN_IF_ERROR(CheckLengthsTensor(o.input_lengths, "ctc.input_lengths", p, input));
+  LOSS_RETURN_IF_ERROR(CheckLengthsTensor(o.target_lengths, "ctc.target_lengths", p, input));
   for (int64_t b = 0; b < p.batch; ++b) {
-    const int64_t il = p.input_lengths[b];
+    const int64_t il = p.InputLength(b);
     if (il < 1 || il > p.time) {
       // PyTorch refuses il > T; it accepts 0 and returns garbage (it reads
       // alpha at frame -1), so 0 is refused here as well.
@@ -130,31 +154,26 @@ absl::Status CheckCtc(const LossRequest& r, const CtcOptions& o, CtcProblem& p) 
           "ctc.input_lengths[", b, "] = ", il, " is out of range: each input length must be in [1, ",
           p.time, "] (T of input ", ShapeString(input.shape), ")"));
     }
-    const int64_t tl = p.target_lengths[b];
+    const int64_t tl = p.TargetLength(b);
     if (tl < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("ctc.target_lengths[", b, "] = ", tl, " is negative"));
     }
   }
-  p.offsets.resize(static_cast<size_t>(p.batch));
-  if (padded) {
-    const int64_t width = target.shape[1];
+  if (p.padded) {
     for (int64_t b = 0; b < p.batch; ++b) {
-      if (p.target_lengths[b] > width) {
+      if (p.TargetLength(b) > p.width) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "ctc.target_lengths[", b, "] = ", p.target_lengths[b],
-            " exceeds S = ", width, ", the length of the padded target ",
-            ShapeString(target.shape)));
+            "ctc.target_lengths[", b, "] = ", p.TargetLength(b), " exceeds S = ", p.width,
+            ", the length of the padded target ", ShapeString(target.shape)));
       }
-      p.offsets[b] = b * width;
     }
   } else {
     const int64_t labels = target.numel();
     int64_t total = 0;
     bool overflow = false;
     for (int64_t b = 0; b < p.batch; ++b) {
-      p.offsets[b] = total;
-      overflow = overflow || __builtin_add_overflow(total, p.target_lengths[b], &total);
+      overflow = overflow || __builtin_add_overflow(total, p.TargetLength(b), &total);
     }
     if (overflow || total != labels) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -164,23 +183,24 @@ absl::Status CheckCtc(const LossRequest& r, const CtcOptions& o, CtcProblem& p) 
           " (padded targets must have shape (N, S))"));
     }
   }
-  p.labels = AsIndex(target, p.labels_scratch);
 
   // Labels in use (padding is not read) and the size of the alpha tables.
-  int64_t total_cells = 0;
+  int64_t total_cells = 0, offset = 0;
   for (int64_t b = 0; b < p.batch; ++b) {
-    const int64_t tl = p.target_lengths[b];
-    const int64_t* l = p.labels + p.offsets[b];
+    const int64_t tl = p.TargetLength(b);
+    const int64_t start = p.padded ? b * p.width : offset;
+    offset += tl;
     for (int64_t i = 0; i < tl; ++i) {
-      if (l[i] < 0 || l[i] >= p.classes || l[i] == p.blank) {
+      const int64_t l = p.Label(start + i);
+      if (l < 0 || l >= p.classes || l == p.blank) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "target: label ", l[i], " of sample ", b, " at position ", i,
-            l[i] == p.blank ? absl::StrCat(" is the blank (ctc.blank = ", p.blank, ")")
-                            : absl::StrCat(" is out of range for ", p.classes, " classes"),
+            "target: label ", l, " of sample ", b, " at position ", i,
+            l == p.blank ? absl::StrCat(" is the blank (ctc.blank = ", p.blank, ")")
+                         : absl::StrCat(" is out of range for ", p.classes, " classes"),
             "; labels must be in [0, ", p.classes, ") and differ from the blank"));
       }
     }
-    const int64_t il = p.input_lengths[b];
+    const int64_t il = p.InputLength(b);
     const int64_t states_allowed = kMaxAlphaCells / il;  // il * (2 tl + 1) <= limit
     if (states_allowed == 0 || tl > (states_allowed - 1) / 2) {
       return absl::ResourceExhaustedError(absl::StrCat(
@@ -198,7 +218,7 @@ absl::Status CheckCtc(const LossRequest& r, const CtcOptions& o, CtcProblem& p) 
           "limit of ", kMaxRequestCells, " per request; split the batch"));
     }
   }
-  return CheckGradOutput(r, ReducedShape(r.reduction, p.loss_shape));
+  return p;
 }
 
 // exp(v - m) for a term v of a log-sum-exp whose largest term is m: 1 for
@@ -241,20 +261,33 @@ inline double LogSumExp2(double a, double b) {
 }
 
 // One sample's recursions; Frame(t)[c] is its log-probability of class c at t.
+// The per-frame steps over the states run in double vector lanes
+// (simd::CtcLogSumExp3), with the scalar code's log-sum-exp rules.
 template <typename F>
 class CtcSample {
  public:
-  CtcSample(const F* x, int64_t b, const CtcProblem& p, std::vector<int64_t>& ext,
-            std::vector<double>& alpha)
+  // `work` holds 4 * (S + 2) doubles for S = 2 * target_length + 1.
+  CtcSample(const F* x, int64_t b, const CtcProblem& p, int64_t label_offset, int64_t* ext,
+            double* alpha, double* work)
       : x_(x + b * p.classes),
         row_stride_(p.batch * p.classes),
         classes_(p.classes),
-        frames_(p.input_lengths[b]),
-        states_(2 * p.target_lengths[b] + 1),
-        ext_(ext.data()),
-        alpha_(alpha.data()) {
-    const int64_t* l = p.labels + p.offsets[b];
-    for (int64_t s = 0; s < states_; ++s) ext_[s] = (s & 1) ? l[s >> 1] : p.blank;
+        frames_(p.InputLength(b)),
+        states_(2 * p.TargetLength(b) + 1),
+        ext_(ext),
+        alpha_(alpha) {
+    const int64_t S = states_;
+    for (int64_t s = 0; s < S; ++s) {
+      ext_[s] = (s & 1) ? p.Label(label_offset + (s >> 1)) : p.blank;
+    }
+    padded_ = work;           // a row with two -inf before (alpha) or after (beta) it
+    lpx_ = work + (S + 2);    // lp[ext[s]] of the current frame
+    skip_ = work + 2 * (S + 2);       // alpha: s may come from s - 2
+    skip_back_ = work + 3 * (S + 2);  // beta: s may go to s + 2
+    for (int64_t s = 0; s < S; ++s) {
+      skip_[s] = s > 1 && ext_[s - 2] != ext_[s] ? 1.0 : 0.0;
+      skip_back_[s] = s < S - 2 && ext_[s + 2] != ext_[s] ? 1.0 : 0.0;
+    }
   }
 
   // Fills alpha (eq. 6-7 of Graves et al.) and returns -log p(l | x).
@@ -264,15 +297,13 @@ class CtcSample {
     std::fill(a0, a0 + S, kNegInf);
     a0[0] = Lp(0, ext_[0]);
     if (S > 1) a0[1] = Lp(0, ext_[1]);
+    double* pp = padded_;  // pp[s + 2] = prev[s]
+    pp[0] = pp[1] = kNegInf;
     for (int64_t t = 1; t < frames_; ++t) {
       const double* prev = alpha_ + (t - 1) * S;
-      double* cur = alpha_ + t * S;
-      const F* lp = Frame(t);
-      for (int64_t s = 0; s < S; ++s) {
-        const double a2 = s > 0 ? prev[s - 1] : kNegInf;
-        const double a3 = s > 1 && ext_[s - 2] != ext_[s] ? prev[s - 2] : kNegInf;
-        cur[s] = LogSumExp3(prev[s], a2, a3) + static_cast<double>(lp[ext_[s]]);
-      }
+      std::copy(prev, prev + S, pp + 2);
+      Gather(t);
+      simd::CtcLogSumExp3(pp + 2, pp + 1, pp, skip_, lpx_, S, alpha_ + t * S);
     }
     const double* last = alpha_ + (frames_ - 1) * S;
     // An empty target has no label state to end in.
@@ -282,15 +313,17 @@ class CtcSample {
   // Writes d loss / d log_probs for the sample's frames t < input_length,
   // each times `scale`: exp(lp) - exp(log(sum_s alpha beta) + nll - lp), the
   // sum over the states s whose label is c. Beta (eq. 10-11) is kept for two
-  // frames only; `row` collects the sum of one frame, `beta` and `beta_next`
-  // hold 2 * max_target_length + 1 values.
-  void Backward(double nll, double scale, F* grad, std::vector<double>& beta,
-                std::vector<double>& beta_next, std::vector<double>& row) const {
+  // frames only; `row` collects the sum of one frame (C values); `beta` and
+  // `beta_next` hold S + 2 values each, `ab` S.
+  void Backward(double nll, double scale, F* grad, double* beta, double* beta_next, double* row,
+                double* ab) {
     const int64_t S = states_;
     const int64_t last = frames_ - 1;
-    double* next = beta_next.data();
-    double* cur = beta.data();
-    double* acc = row.data();
+    double* next = beta_next;
+    double* cur = beta;
+    double* acc = row;
+    // Two -inf after each row: beta at s + 1 and s + 2 past the end.
+    next[S] = next[S + 1] = cur[S] = cur[S + 1] = kNegInf;
     // The last frame: beta starts in the final blank and the last label.
     std::fill(next, next + S, kNegInf);
     std::fill(acc, acc + classes_, kNegInf);
@@ -302,19 +335,19 @@ class CtcSample {
       acc[ext_[S - 2]] = a[S - 2] + next[S - 2];
     }
     WriteGradRow(last, nll, scale, acc, grad);
+    // Labels that occur once in the target take their one state's term.
     for (int64_t t = last - 1; t >= 0; --t) {
-      std::fill(acc, acc + classes_, kNegInf);
       a = alpha_ + t * S;
-      const F* lp = Frame(t);
-      for (int64_t s = S - 1; s >= 0; --s) {
-        const int64_t c = ext_[s];
-        const double b2 = s < S - 1 ? next[s + 1] : kNegInf;
-        const double b3 = s < S - 2 && ext_[s + 2] != c ? next[s + 2] : kNegInf;
-        cur[s] = LogSumExp3(next[s], b2, b3) + static_cast<double>(lp[c]);
-        const double ab = a[s] + cur[s];
-        double& sum = acc[c];
-        // PyTorch: the first term is assigned, later ones log-added.
-        sum = sum == kNegInf ? ab : LogSumExp2(sum, ab);
+      Gather(t);
+      simd::CtcLogSumExp3(next, next + 1, next + 2, skip_back_, lpx_, S, cur);
+      for (int64_t s = 0; s < S; ++s) ab[s] = a[s] + cur[s];
+      std::fill(acc, acc + classes_, kNegInf);
+      acc[ext_[0]] = BlankSum(ab);
+      // PyTorch sums a class's states from the last one down: the first term
+      // is assigned, later ones log-added.
+      for (int64_t s = S - 2; s >= 1; s -= 2) {
+        double& sum = acc[ext_[s]];
+        sum = sum == kNegInf ? ab[s] : LogSumExp2(sum, ab[s]);
       }
       WriteGradRow(t, nll, scale, acc, grad);
       std::swap(cur, next);
@@ -322,16 +355,47 @@ class CtcSample {
   }
 
  private:
+  // lp[ext[s]] of frame t into lpx_.
+  void Gather(int64_t t) {
+    const F* lp = Frame(t);
+    for (int64_t s = 0; s < states_; ++s) lpx_[s] = static_cast<double>(lp[ext_[s]]);
+  }
+
+  // log(sum over the blank states (even s) of exp(ab[s])) with the rules of
+  // PyTorch's fold of LogSumExp2 over them, in which -inf terms change
+  // nothing: no other term gives -inf, one gives itself (+inf and NaN
+  // included), several give NaN if one is NaN or +inf. Several finite
+  // terms are summed relative to the largest in one pass (the fold's
+  // rounding differs by ULPs).
+  double BlankSum(const double* ab) {
+    const int64_t S = states_;
+    double m = kNegInf, only = kNegInf;
+    int64_t k = 0, finite_or_special = 0;
+    bool bad = false;
+    for (int64_t s = 0; s < S; s += 2) {
+      const double v = ab[s];
+      if (v == kNegInf) continue;
+      ++finite_or_special;
+      only = v;
+      if (std::isnan(v) || v == kInf) {
+        bad = true;
+        continue;
+      }
+      m = std::max(m, v);
+      padded_[k++] = v;
+    }
+    if (finite_or_special == 0) return kNegInf;
+    if (finite_or_special == 1) return only;
+    if (bad) return std::numeric_limits<double>::quiet_NaN();
+    return std::log(simd::SumExpRelative(padded_, k, m)) + m;
+  }
+
+ private:
   const F* Frame(int64_t t) const { return x_ + t * row_stride_; }
   double Lp(int64_t t, int64_t c) const { return static_cast<double>(Frame(t)[c]); }
 
   void WriteGradRow(int64_t t, double nll, double scale, const double* acc, F* grad) const {
-    const F* lp = Frame(t);
-    F* g = grad + t * row_stride_;
-    for (int64_t c = 0; c < classes_; ++c) {
-      const double l = static_cast<double>(lp[c]);
-      g[c] = static_cast<F>((std::exp(l) - std::exp(acc[c] + nll - l)) * scale);
-    }
+    simd::CtcGradRow(Frame(t), acc, classes_, nll, scale, grad + t * row_stride_);
   }
 
   const F* x_;
@@ -341,59 +405,72 @@ class CtcSample {
   int64_t states_;  // 2 * target length + 1
   int64_t* ext_;    // the extended label sequence
   double* alpha_;   // frames_ x states_
+  double* padded_ = nullptr;
+  double* lpx_ = nullptr;
+  double* skip_ = nullptr;
+  double* skip_back_ = nullptr;
 };
 
 template <typename F>
-absl::Status CtcKernel(const LossRequest& r, const CtcOptions& o, const CtcProblem& p,
-                       OutputAllocator& out) {
+void CtcKernel(const LossRequest& r, const CtcOptions& o, const LossPlan& plan, F* loss, F* grad,
+               const ComputeContext& ctx) {
+  const CtcProblem p = *CheckCtc(r, o);
   const F* x = r.input.data_as<F>();
   const bool none = r.reduction == Reduction::kNone;
   const bool mean = r.reduction == Reduction::kMean;
-  const auto [loss, grad] = AllocateLossOutputs<F>(r, p.loss_shape, out);
-  std::vector<F> go_scratch;
-  const F* go = r.grad_output ? AsFloat<F>(*r.grad_output, go_scratch) : nullptr;
-
+  const Upstream<F> up = UpstreamOf<F>(r, plan);
+  const absl::InlinedVector<int64_t, 16> offsets = LabelOffsets(p);
   const size_t states = static_cast<size_t>(2 * p.max_target_length + 1);
-  std::vector<int64_t> ext(states);
-  std::vector<double> alpha(static_cast<size_t>(p.max_alpha_cells));
-  std::vector<double> beta, beta_next, row;
-  if (grad) {
-    beta.resize(states);
-    beta_next.resize(states);
-    row.resize(static_cast<size_t>(p.classes));
-  }
   const int64_t row_stride = p.batch * p.classes;
-  Acc sum = 0;
-  for (int64_t b = 0; b < p.batch; ++b) {
-    const int64_t tl = p.target_lengths[b];
-    // PyTorch's mean divides each loss by its target length clamped at 1.
-    const double mean_divisor = static_cast<double>(std::max<int64_t>(tl, 1));
-    CtcSample<F> sample(x, b, p, ext, alpha);
-    const double nll = sample.Forward();
-    const bool zeroed = o.zero_infinity && nll == kInf;
-    const double lb = zeroed ? 0.0 : nll;
-    if (none) {
-      loss[b] = static_cast<F>(lb);
-    } else {
-      sum += mean ? lb / mean_divisor : lb;
+  // Samples [begin, end), each with its own alignment table.
+  const auto chunk = [&](int64_t begin, int64_t end) {
+    absl::InlinedVector<int64_t, 64> ext(states);
+    // Tables of up to 4096 cells (32 KiB) live on the stack.
+    absl::InlinedVector<double, 4096> alpha(static_cast<size_t>(p.max_alpha_cells));
+    absl::InlinedVector<double, 256> work(4 * (states + 2));
+    absl::InlinedVector<double, 64> beta, beta_next, row, ab;
+    if (grad) {
+      beta.resize(states + 2);
+      beta_next.resize(states + 2);
+      ab.resize(states);
+      row.resize(static_cast<size_t>(p.classes));
     }
-    if (!grad) continue;
-    F* g = grad + b * p.classes;
-    if (!zeroed) {
-      double scale = none ? (go ? static_cast<double>(go[b]) : 1.0)
-                          : (go ? static_cast<double>(go[0]) : 1.0);
-      if (mean) scale = scale / static_cast<double>(p.batch) / mean_divisor;
-      sample.Backward(nll, scale, g, beta, beta_next, row);
+    double sum = 0;
+    for (int64_t b = begin; b < end; ++b) {
+      const int64_t tl = p.TargetLength(b);
+      // PyTorch's mean divides each loss by its target length clamped at 1.
+      const double mean_divisor = static_cast<double>(std::max<int64_t>(tl, 1));
+      CtcSample<F> sample(x, b, p, offsets[b], ext.data(), alpha.data(), work.data());
+      const double nll = sample.Forward();
+      const bool zeroed = o.zero_infinity && nll == kInf;
+      const double lb = zeroed ? 0.0 : nll;
+      if (none) {
+        loss[b] = static_cast<F>(lb);
+      } else {
+        sum += mean ? lb / mean_divisor : lb;
+      }
+      if (!grad) continue;
+      F* g = grad + b * p.classes;
+      if (!zeroed) {
+        F go = 0;
+        const F* per = up.per_element.Get(b, 1, &go);
+        double scale = per ? static_cast<double>(*per)
+                           : (r.grad_output ? FloatAt<double>(*r.grad_output, 0) : 1.0);
+        if (mean) scale = scale / static_cast<double>(p.batch) / mean_divisor;
+        sample.Backward(nll, scale, g, beta.data(), beta_next.data(), row.data(), ab.data());
+      }
+      // Frames past the input length, or every frame of a zeroed infinite loss.
+      for (int64_t t = zeroed ? 0 : p.InputLength(b); t < p.time; ++t) {
+        std::fill(g + t * row_stride, g + t * row_stride + p.classes, F(0));
+      }
     }
-    // Frames past the input length, or every frame of a zeroed infinite loss.
-    for (int64_t t = zeroed ? 0 : p.input_lengths[b]; t < p.time; ++t) {
-      std::fill(g + t * row_stride, g + t * row_stride + p.classes, F(0));
-    }
-  }
-  if (!none) {
-    loss[0] = static_cast<F>(mean ? sum / static_cast<Acc>(p.batch) : sum);
-  }
-  return absl::OkStatus();
+    return sum;
+  };
+  // A chunk is whole samples, about kGrain alignment cells' worth.
+  const int64_t per_chunk = UnitsPerChunk(std::max<int64_t>(p.max_alpha_cells, p.classes));
+  const double sum = RunChunks<double>(ctx, p.batch, per_chunk, none, chunk);
+  if (none) return;
+  loss[0] = static_cast<F>(mean ? sum / static_cast<double>(p.batch) : sum);
 }
 
 }  // namespace
@@ -432,10 +509,18 @@ absl::Status CtcKernel(const LossRequest& r, const CtcOptions& o, const CtcProbl
 //    time (input_length * (2 target_length + 1) doubles, at most 2^26 cells,
 //    and 2^30 summed over the batch, else RESOURCE_EXHAUSTED) and two frames
 //    of beta.
-absl::Status Evaluate(const LossRequest& r, const CtcOptions& o, OutputAllocator& out) {
-  CtcProblem p;
-  if (absl::Status s = CheckCtc(r, o, p); !s.ok()) return s;
-  return DispatchFloat(r.input.dtype, [&]<typename F>() { return CtcKernel<F>(r, o, p, out); });
+absl::StatusOr<LossPlan> Check(const LossRequest& r, const CtcOptions& o) {
+  LOSS_ASSIGN_OR_RETURN(const CtcProblem p, CheckCtc(r, o));
+  LossPlan plan = PlanFor(r, p.loss_shape);
+  plan.divisor = static_cast<double>(p.batch);
+  return plan;
+}
+
+void Compute(const LossRequest& r, const CtcOptions& o, const LossPlan& plan, void* loss,
+             void* grad, const ComputeContext& ctx) {
+  DispatchFloat(plan.dtype, [&]<typename F>() {
+    CtcKernel<F>(r, o, plan, static_cast<F*>(loss), static_cast<F*>(grad), ctx);
+  });
 }
 
 }  // namespace lossservice::internal

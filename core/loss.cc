@@ -1,6 +1,6 @@
 #include "core/loss.h"
 
-#include <algorithm>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -19,6 +19,11 @@ absl::string_view ReductionName(Reduction reduction) {
 }
 
 namespace internal {
+
+std::string Against::str() const {
+  if (shape == nullptr) return absl::StrCat(prefix, suffix);
+  return absl::StrCat(prefix, " ", ShapeString(*shape), suffix);
+}
 
 absl::Status CheckFloating(const TensorView& t, absl::string_view field) {
   if (IsFloating(t.dtype)) return absl::OkStatus();
@@ -44,11 +49,11 @@ Shape WithoutOnes(absl::Span<const int64_t> shape) {
 }  // namespace
 
 absl::Status CheckShapeEquals(const TensorView& t, absl::string_view field,
-                              absl::Span<const int64_t> expected, absl::string_view expected_what) {
+                              absl::Span<const int64_t> expected, const Against& against) {
   if (absl::Span<const int64_t>(t.shape) == expected) return absl::OkStatus();
   std::string message = absl::StrCat("size mismatch: ", field, " has shape ", ShapeString(t.shape),
                                      " but must be ", ShapeString(expected), " to match ",
-                                     expected_what);
+                                     against.str());
   if (WithoutOnes(t.shape) == WithoutOnes(expected)) {
     absl::StrAppend(&message,
                     "; the shapes differ only by dimensions of size 1: squeeze the one with the "
@@ -60,15 +65,14 @@ absl::Status CheckShapeEquals(const TensorView& t, absl::string_view field,
 
 absl::Status CheckTargetLikeInput(const LossRequest& r) {
   if (!r.target) return absl::InvalidArgumentError("target is required");
-  if (absl::Status s = CheckFloating(*r.target, "target"); !s.ok()) return s;
-  return CheckShapeEquals(*r.target, "target", r.input.shape,
-                          absl::StrCat("input ", ShapeString(r.input.shape)));
+  LOSS_RETURN_IF_ERROR(CheckFloating(*r.target, "target"));
+  return CheckShapeEquals(*r.target, "target", r.input.shape, {"input", &r.input.shape});
 }
 
 absl::Status CheckClassWeight(const std::optional<TensorView>& weight, absl::string_view field,
                               int64_t classes) {
   if (!weight) return absl::OkStatus();
-  if (absl::Status s = CheckFloating(*weight, field); !s.ok()) return s;
+  LOSS_RETURN_IF_ERROR(CheckFloating(*weight, field));
   if (weight->dim() == 1 && weight->shape[0] == classes) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(field, " must have one value per class: shape [",
                                                  classes, "], got ",
@@ -77,7 +81,7 @@ absl::Status CheckClassWeight(const std::optional<TensorView>& weight, absl::str
 
 absl::Status CheckBroadcastsTo(const TensorView& t, absl::string_view field,
                                absl::Span<const int64_t> shape) {
-  if (absl::Status s = CheckFloating(t, field); !s.ok()) return s;
+  LOSS_RETURN_IF_ERROR(CheckFloating(t, field));
   bool ok = t.shape.size() <= shape.size();
   for (size_t i = 0; ok && i < t.shape.size(); ++i) {
     const int64_t d = t.shape[t.shape.size() - 1 - i];
@@ -94,39 +98,66 @@ Shape ReducedShape(Reduction reduction, absl::Span<const int64_t> unreduced) {
   return Shape{};
 }
 
-absl::Status CheckGradOutput(const LossRequest& r, absl::Span<const int64_t> loss_shape) {
+LossPlan PlanFor(const LossRequest& r, absl::Span<const int64_t> unreduced) {
+  LossPlan plan;
+  plan.dtype = r.input.dtype;
+  plan.loss_shape = ReducedShape(r.reduction, unreduced);
+  plan.compute_grad = r.compute_grad;
+  plan.divisor = static_cast<double>(NumElements(unreduced));
+  return plan;
+}
+
+namespace {
+
+// The grad_output, when given, must be floating and shaped like the loss.
+absl::Status CheckGradOutput(const LossRequest& r, const LossPlan& plan) {
   if (!r.grad_output) return absl::OkStatus();
-  if (absl::Status s = CheckFloating(*r.grad_output, "grad_output"); !s.ok()) return s;
-  return CheckShapeEquals(*r.grad_output, "grad_output", loss_shape, "the loss");
+  LOSS_RETURN_IF_ERROR(CheckFloating(*r.grad_output, "grad_output"));
+  return CheckShapeEquals(*r.grad_output, "grad_output", plan.loss_shape, {"the loss"});
 }
 
-const int64_t* AsIndex(const TensorView& t, std::vector<int64_t>& scratch) {
-  if (t.dtype == DType::kInt64) return t.data_as<int64_t>();
-  const int64_t n = t.numel();
-  scratch.resize(static_cast<size_t>(n));
-  const int32_t* in = t.data_as<int32_t>();
-  for (int64_t i = 0; i < n; ++i) scratch[i] = in[i];
-  return scratch.data();
+absl::Status ReductionNotAllowed(const LossRequest& r) {
+  const LossInfo& info = InfoFor(r.options);
+  std::vector<absl::string_view> names;
+  for (Reduction a : info.reductions) names.push_back(ReductionName(a));
+  return absl::InvalidArgumentError(absl::StrCat("reduction ", ReductionName(r.reduction),
+                                                 " is not allowed for ", info.name,
+                                                 "; allowed: ", absl::StrJoin(names, ", ")));
 }
 
+}  // namespace
 }  // namespace internal
 
-absl::Status EvaluateLoss(const LossRequest& request, OutputAllocator& out,
-                          const ComputeContext& /*ctx*/) {
-  if (absl::Status s = internal::CheckFloating(request.input, "input"); !s.ok()) return s;
-  const LossInfo& info = InfoFor(request.options);
-  // The registry's list of reductions is the one ListLosses reports.
-  if (std::find(info.reductions.begin(), info.reductions.end(), request.reduction) ==
-      info.reductions.end()) {
-    std::vector<absl::string_view> names;
-    for (Reduction a : info.reductions) names.push_back(ReductionName(a));
-    return absl::InvalidArgumentError(absl::StrCat("reduction ", ReductionName(request.reduction),
-                                                   " is not allowed for ", info.name,
-                                                   "; allowed: ", absl::StrJoin(names, ", ")));
-  }
-  return std::visit(
-      [&](const auto& options) { return internal::Evaluate(request, options, out); },
+absl::StatusOr<LossPlan> PlanLoss(const LossRequest& request) {
+  LOSS_RETURN_IF_ERROR(internal::CheckFloating(request.input, "input"));
+  const uint8_t allowed = std::visit(
+      [](const auto& options) { return std::decay_t<decltype(options)>::kDoc.reductions; },
       request.options);
+  if (!(allowed & ReductionBit(request.reduction))) return internal::ReductionNotAllowed(request);
+  LOSS_ASSIGN_OR_RETURN(
+      LossPlan plan,
+      std::visit([&](const auto& options) { return internal::Check(request, options); },
+                 request.options));
+  LOSS_RETURN_IF_ERROR(internal::CheckGradOutput(request, plan));
+  return plan;
+}
+
+void ComputeLoss(const LossRequest& request, const LossPlan& plan, void* loss, void* grad,
+                 const ComputeContext& ctx) {
+  std::visit(
+      [&](const auto& options) { internal::Compute(request, options, plan, loss, grad, ctx); },
+      request.options);
+}
+
+absl::Status EvaluateLoss(const LossRequest& request, OutputAllocator& out,
+                          const ComputeContext& ctx) {
+  LOSS_ASSIGN_OR_RETURN(const LossPlan plan, PlanLoss(request));
+  void* loss = out.Allocate(OutputAllocator::Slot::kLoss, plan.dtype, plan.loss_shape);
+  void* grad = plan.compute_grad
+                   ? out.Allocate(OutputAllocator::Slot::kGrad, plan.dtype, request.input.shape)
+                   : nullptr;
+  ComputeLoss(request, plan, loss, grad, ctx);
+  return absl::OkStatus();
 }
 
 }  // namespace lossservice

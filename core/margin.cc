@@ -12,7 +12,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/elementwise.h"
 #include "core/internal.h"
+#include "core/simd/rows.h"
+
+namespace lossservice::internal {
+using Acc = double;
+}
 
 namespace lossservice::internal {
 namespace {
@@ -38,32 +44,70 @@ Rows LastDimRows(const TensorView& input) {
   return rows;
 }
 
-// Writes the loss and, when asked, the gradient, sample by sample.
-// `row(i, g, grad_row)` returns the loss of sample i (in double) and, when
-// `grad_row` is not null, writes g * d loss_i / d row_i into it; g is the
-// upstream gradient of sample i (grad_output, divided by the sample count
-// under mean). Mean over zero samples is NaN (0 / 0), the sum 0.
-template <typename T, typename F>
-absl::Status ReduceRows(const LossRequest& r, const Rows& rows, OutputAllocator& out, F&& row) {
-  const auto [loss, grad] = AllocateLossOutputs<T>(r, rows.loss_shape, out);
-  std::vector<T> go_scratch;
-  const T* go = r.grad_output ? AsFloat<T>(*r.grad_output, go_scratch) : nullptr;
+// Writes the loss and, when asked, the gradient, sample by sample, in chunks
+// of rows across ctx.pool. `row(i, g, grad_row)` returns the loss of sample
+// i (in double) and, when `grad_row` is not null, writes g * d loss_i / d
+// row_i into it; g is the upstream gradient of sample i (grad_output,
+// divided by the sample count under mean). `make_row()` is called once per
+// chunk and returns that callable, so that each chunk has its own scratch.
+// Mean over zero samples is NaN (0 / 0), the sum 0.
+template <typename T, typename MakeRow>
+void ReduceRows(const LossRequest& r, const LossPlan& plan, const Rows& rows, void* loss_out,
+                void* grad_out, const ComputeContext& ctx, MakeRow&& make_row) {
+  T* loss = static_cast<T*>(loss_out);
+  T* grad = static_cast<T*>(grad_out);
   const bool none = r.reduction == Reduction::kNone;
-  Acc uniform = go && !none ? static_cast<Acc>(go[0]) : 1.0;
-  if (r.reduction == Reduction::kMean) uniform /= static_cast<Acc>(rows.count);
-  Acc sum = 0;
-  for (int64_t i = 0; i < rows.count; ++i) {
-    const Acc g = none && go ? static_cast<Acc>(go[i]) : uniform;
-    const Acc li = row(i, g, grad ? grad + i * rows.length : nullptr);
-    if (none) {
-      loss[i] = static_cast<T>(li);
-    } else {
-      sum += li;
+  const Upstream<T> up = UpstreamOf<T>(r, plan);
+  const auto chunk = [&](int64_t begin, int64_t end) {
+    auto row = make_row();
+    Acc sum = 0;
+    for (int64_t i = begin; i < end; ++i) {
+      T g = 0;
+      const T* go = up.per_element.Get(i, 1, &g);
+      const Acc gi = go ? static_cast<Acc>(*go) : up.uniform;
+      const Acc li = row(i, gi, grad ? grad + i * rows.length : nullptr);
+      if (none) {
+        loss[i] = static_cast<T>(li);
+      } else {
+        sum += li;
+      }
     }
-  }
-  if (r.reduction == Reduction::kSum) loss[0] = static_cast<T>(sum);
-  if (r.reduction == Reduction::kMean) loss[0] = static_cast<T>(sum / static_cast<Acc>(rows.count));
-  return absl::OkStatus();
+    return sum;
+  };
+  const int64_t per_chunk = UnitsPerChunk(rows.length);
+  const double sum = RunChunks<double>(ctx, rows.count, per_chunk, none, chunk);
+  if (!none) WriteReduced(r, plan, loss, sum);
+}
+
+// ReduceRows for kernels that take many rows at once: fn(begin, end, g,
+// loss) gets rows [begin, end), g[i - begin] their upstream gradients (as in
+// ReduceRows), and writes their losses (double) to loss[i - begin].
+template <typename T, typename F>
+void ReduceRowChunks(const LossRequest& r, const LossPlan& plan, const Rows& rows,
+                     void* loss_out, const ComputeContext& ctx, F&& fn) {
+  T* loss = static_cast<T*>(loss_out);
+  const bool none = r.reduction == Reduction::kNone;
+  const Upstream<T> up = UpstreamOf<T>(r, plan);
+  const auto chunk = [&](int64_t begin, int64_t end) {
+    const size_t n = static_cast<size_t>(end - begin);
+    absl::InlinedVector<double, 256> g(n), row_loss(n);
+    absl::InlinedVector<T, 256> go(n);
+    const T* per = up.per_element.Get(begin, end - begin, go.data());
+    for (size_t i = 0; i < n; ++i) g[i] = per ? static_cast<double>(per[i]) : up.uniform;
+    fn(begin, end, g.data(), row_loss.data());
+    Acc sum = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (none) {
+        loss[begin + static_cast<int64_t>(i)] = static_cast<T>(row_loss[i]);
+      } else {
+        sum += row_loss[i];
+      }
+    }
+    return sum;
+  };
+  const int64_t per_chunk = UnitsPerChunk(rows.length);
+  const double sum = RunChunks<double>(ctx, rows.count, per_chunk, none, chunk);
+  if (!none) WriteReduced(r, plan, loss, sum);
 }
 
 // PyTorch's sgn for real numbers: sgn(NaN) = 0.
@@ -105,8 +149,8 @@ absl::StatusOr<Rows> CheckMarginClassInput(const TensorView& input, absl::string
 absl::Status CheckLikeInput(const std::optional<TensorView>& t, absl::string_view field,
                             absl::string_view what, const TensorView& input) {
   if (!t) return absl::InvalidArgumentError(absl::StrCat(field, " is required: ", what));
-  if (absl::Status s = CheckFloating(*t, field); !s.ok()) return s;
-  return CheckShapeEquals(*t, field, input.shape, absl::StrCat("input ", ShapeString(input.shape)));
+  LOSS_RETURN_IF_ERROR(CheckFloating(*t, field));
+  return CheckShapeEquals(*t, field, input.shape, {"input", &input.shape});
 }
 
 // The p-norm of PyTorch's pairwise_distance, ||a - b + eps||_p over one row,
@@ -192,44 +236,86 @@ class RowNorm {
 // Targets may be any float (soft labels). Kept from PyTorch: the formula is
 // evaluated as written, so x = +-inf with the matching label gives
 // 0 * -inf = NaN; C = 0 gives 0 / 0 = NaN per sample.
-absl::Status Evaluate(const LossRequest& r, const MultiLabelSoftMarginOptions& o,
-                      OutputAllocator& out) {
+absl::StatusOr<LossPlan> Check(const LossRequest& r, const MultiLabelSoftMarginOptions& o) {
   if (r.input.dim() == 0) {
     return absl::InvalidArgumentError(
         "input: multilabel_soft_margin takes scores of shape (N, C) or (C) (any rank >= 1, the "
         "classes last), got []");
   }
-  if (absl::Status s = CheckTargetLikeInput(r); !s.ok()) return s;
+  LOSS_RETURN_IF_ERROR(CheckTargetLikeInput(r));
   const Rows rows = LastDimRows(r.input);
-  if (absl::Status s = CheckClassWeight(o.weight, "multilabel_soft_margin.weight", rows.length);
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = CheckGradOutput(r, ReducedShape(r.reduction, rows.loss_shape)); !s.ok()) {
-    return s;
-  }
-  return DispatchFloat(r.input.dtype, [&]<typename T>() {
+  LOSS_RETURN_IF_ERROR(CheckClassWeight(o.weight, "multilabel_soft_margin.weight", rows.length));
+  return PlanFor(r, rows.loss_shape);
+}
+
+void Compute(const LossRequest& r, const MultiLabelSoftMarginOptions& o, const LossPlan& plan,
+             void* loss_out, void* grad_out, const ComputeContext& ctx) {
+  const Rows rows = LastDimRows(r.input);
+  DispatchFloat(plan.dtype, [&]<typename T>() {
+    // The element losses of simd::PointOp::kMultiLabelSoftMargin (the class
+    // weights as a broadcast operand), summed per row and divided by C; the
+    // gradient's upstream factor is g / C.
     const T* x = r.input.data_as<T>();
-    std::vector<T> y_scratch, w_scratch;
-    const T* y = AsFloat<T>(*r.target, y_scratch);
-    const T* w = o.weight ? AsFloat<T>(*o.weight, w_scratch) : nullptr;
+    T* loss = static_cast<T*>(loss_out);
+    T* grad = static_cast<T*>(grad_out);
     const int64_t C = rows.length;
-    return ReduceRows<T>(r, rows, out, [&](int64_t i, Acc g, T* grad) {
-      const T* xr = x + i * C;
-      const T* yr = y + i * C;
-      const Acc gc = g / static_cast<Acc>(C);
-      Acc sum = 0;
-      for (int64_t c = 0; c < C; ++c) {
-        const double xc = xr[c], yc = yr[c];
-        const double wc = w ? static_cast<double>(w[c]) : 1.0;
-        sum += -(yc * LogSigmoid(xc) + (1 - yc) * LogSigmoid(-xc)) * wc;
-        if (grad) {
-          grad[c] = static_cast<T>(
-              gc * wc * ((1 - yc) * LogSigmoidGrad(-xc) - yc * LogSigmoidGrad(xc)));
+    const bool none = r.reduction == Reduction::kNone;
+    internal::PointOperands<T> ops;
+    ops.y = Operand<T>(*r.target, r.input.shape);
+    if (o.weight) ops.w = Operand<T>(*o.weight, r.input.shape);
+    const Upstream<T> up = UpstreamOf<T>(r, plan);
+    const double per_class = 1.0 / static_cast<double>(C);
+    const auto chunk = [&](int64_t row_begin, int64_t row_end) {
+      T ybuf[kBlock], wbuf[kBlock], gobuf[kBlock], element_loss[kBlock];
+      double sum = 0;      // of the chunk's row losses
+      double row_sum = 0;  // of the current row's element losses
+      const int64_t end = row_end * C;
+      for (int64_t b = row_begin * C; b < end; b += kBlock) {
+        const int64_t n = std::min(kBlock, end - b);
+        simd::PointArgs<T> a;
+        a.n = n;
+        a.x = x + b;
+        a.y = ops.y.Get(b, n, ybuf);
+        a.w = ops.w.Get(b, n, wbuf);
+        a.loss = element_loss;
+        a.grad = grad ? grad + b : nullptr;
+        if (up.per_element.present()) {
+          T go = 0;
+          for (int64_t i = 0; i < n; ++i) {
+            if (i == 0 || (b + i) % C == 0) go = *up.per_element.Get((b + i) / C, 1, &go);
+            gobuf[i] = static_cast<T>(static_cast<double>(go) * per_class);
+          }
+          a.go = gobuf;
+        } else {
+          a.grad_scale = up.uniform * per_class;
+        }
+        simd::Point(simd::PointOp::kMultiLabelSoftMargin, {}, a);
+        for (int64_t i = 0; i < n; ++i) {
+          row_sum += static_cast<double>(element_loss[i]);
+          if ((b + i + 1) % C != 0) continue;
+          const int64_t row = (b + i) / C;
+          if (none) {
+            loss[row] = static_cast<T>(row_sum / static_cast<double>(C));
+          } else {
+            sum += row_sum / static_cast<double>(C);
+          }
+          row_sum = 0;
         }
       }
-      return sum / static_cast<Acc>(C);
-    });
+      if (C == 0) {  // rows without classes: 0 / 0, as in PyTorch
+        for (int64_t row = row_begin; row < row_end; ++row) {
+          if (none) {
+            loss[row] = static_cast<T>(0.0 / static_cast<double>(C));
+          } else {
+            sum += 0.0 / static_cast<double>(C);
+          }
+        }
+      }
+      return sum;
+    };
+    const int64_t per_chunk = UnitsPerChunk(C);
+    const double sum = RunChunks<double>(ctx, rows.count, per_chunk, none, chunk);
+    if (!none) WriteReduced(r, plan, loss, sum);
   });
 }
 
@@ -243,65 +329,62 @@ absl::Status Evaluate(const LossRequest& r, const MultiLabelSoftMarginOptions& o
 // margin) adds nothing, and a tie z = 0 has no gradient. The mean divides by
 // N, also with a weight. Not kept: PyTorch 1.13 returns uninitialized memory
 // for mean / sum over an empty batch; here they are NaN and 0.
-absl::Status Evaluate(const LossRequest& r, const MultiMarginOptions& o, OutputAllocator& out) {
+absl::StatusOr<LossPlan> Check(const LossRequest& r, const MultiMarginOptions& o) {
   if (o.p != 1 && o.p != 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("multi_margin.p must be 1 or 2, got ", o.p));
+    return absl::InvalidArgumentError(absl::StrCat("multi_margin.p must be 1 or 2, got ", o.p));
   }
-  absl::StatusOr<Rows> checked = CheckMarginClassInput(r.input, "multi_margin");
-  if (!checked.ok()) return checked.status();
-  Rows rows = *std::move(checked);
+  LOSS_ASSIGN_OR_RETURN(const Rows rows, CheckMarginClassInput(r.input, "multi_margin"));
   if (!r.target) return absl::InvalidArgumentError("target is required");
-  if (absl::Status s = CheckIndex(*r.target, "target"); !s.ok()) return s;
+  LOSS_RETURN_IF_ERROR(CheckIndex(*r.target, "target"));
   // PyTorch asks only for one index per sample in at most one dimension.
   if (!(r.target->dim() <= 1 && r.target->numel() == rows.count)) {
-    if (absl::Status s = CheckShapeEquals(*r.target, "target", rows.loss_shape,
-                                          absl::StrCat("input ", ShapeString(r.input.shape)));
-        !s.ok()) {
-      return s;
-    }
+    LOSS_RETURN_IF_ERROR(CheckShapeEquals(*r.target, "target", rows.loss_shape,
+                                          {"input", &r.input.shape}));
   }
-  rows.loss_shape = r.target->shape;
   const int64_t C = rows.length;
-  if (absl::Status s = CheckClassWeight(o.weight, "multi_margin.weight", C); !s.ok()) return s;
-  std::vector<int64_t> index_scratch;
-  const int64_t* target = AsIndex(*r.target, index_scratch);
+  LOSS_RETURN_IF_ERROR(CheckClassWeight(o.weight, "multi_margin.weight", C));
   for (int64_t i = 0; i < rows.count; ++i) {
-    if (target[i] < 0 || target[i] >= C) {
+    const int64_t t = IndexAt(*r.target, i);
+    if (t < 0 || t >= C) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "target: class index ", target[i], " at flat position ", i, " is out of range for ", C,
+          "target: class index ", t, " at flat position ", i, " is out of range for ", C,
           " classes (valid: 0 to ", C - 1, ")"));
     }
   }
-  if (absl::Status s = CheckGradOutput(r, ReducedShape(r.reduction, rows.loss_shape)); !s.ok()) {
-    return s;
-  }
-  return DispatchFloat(r.input.dtype, [&]<typename T>() {
-    const T* x = r.input.data_as<T>();
-    std::vector<T> w_scratch;
+  return PlanFor(r, r.target->shape);
+}
+
+void Compute(const LossRequest& r, const MultiMarginOptions& o, const LossPlan& plan, void* loss,
+             void* grad_out, const ComputeContext& ctx) {
+  const Rows rows = *CheckMarginClassInput(r.input, "multi_margin");
+  DispatchFloat(plan.dtype, [&]<typename T>() {
+    const int64_t C = rows.length;
+    Scratch<T> w_scratch;
     const T* w = o.weight ? AsFloat<T>(*o.weight, w_scratch) : nullptr;
-    const double margin = o.margin;
-    const bool square = o.p == 2;
-    return ReduceRows<T>(r, rows, out, [&](int64_t i, Acc g, T* grad) {
-      const T* xr = x + i * C;
-      const int64_t y = target[i];
-      const double xy = xr[y];
-      const double wy = w ? static_cast<double>(w[y]) : 1.0;
-      const double gc = g * wy / static_cast<double>(C);
-      Acc sum = 0, grad_y = 0;
-      for (int64_t c = 0; c < C; ++c) {
-        if (c == y) continue;
-        const double z = margin - xy + static_cast<double>(xr[c]);
-        double gz = 0;
-        if (z > 0) {
-          sum += (square ? z * z : z) * wy;
-          gz = square ? 2 * z * gc : gc;
-        }
-        if (grad) grad[c] = static_cast<T>(gz);
-        grad_y -= gz;
+    T* grad = static_cast<T*>(grad_out);
+    ReduceRowChunks<T>(r, plan, rows, loss, ctx,
+                       [&](int64_t begin, int64_t end, const double* g, double* row_loss) {
+      const size_t n = static_cast<size_t>(end - begin);
+      absl::InlinedVector<int64_t, 256> target(n);
+      absl::InlinedVector<double, 256> gc(n);
+      for (size_t i = 0; i < n; ++i) {
+        target[i] = IndexAt(*r.target, begin + static_cast<int64_t>(i));
+        const double wy = w ? static_cast<double>(w[target[i]]) : 1.0;
+        gc[i] = g[i] * wy / static_cast<double>(C);
       }
-      if (grad) grad[y] = static_cast<T>(grad_y);
-      return sum / static_cast<Acc>(C);
+      simd::MultiMarginArgs<T> a;
+      a.count = static_cast<int64_t>(n);
+      a.classes = C;
+      a.x = r.input.data_as<T>() + begin * C;
+      a.target = target.data();
+      a.weight = w;
+      a.margin = o.margin;
+      a.square = o.p == 2;
+      a.g = gc.data();
+      a.loss = row_loss;
+      a.grad = grad ? grad + begin * C : nullptr;
+      simd::MultiMargin(a);
+      for (size_t i = 0; i < n; ++i) row_loss[i] /= static_cast<Acc>(C);
     });
   });
 }
@@ -322,29 +405,22 @@ constexpr int64_t kMaxMultiLabelPairs = int64_t{1} << 31;
 // adds nothing; a tie has no gradient). The mean divides by N. Not kept:
 // PyTorch 1.13 returns uninitialized memory for mean / sum over an empty
 // batch; here they are NaN and 0.
-absl::Status Evaluate(const LossRequest& r, const MultiLabelMarginOptions&,
-                      OutputAllocator& out) {
-  absl::StatusOr<Rows> checked = CheckMarginClassInput(r.input, "multilabel_margin");
-  if (!checked.ok()) return checked.status();
-  const Rows rows = *std::move(checked);
+absl::StatusOr<LossPlan> Check(const LossRequest& r, const MultiLabelMarginOptions&) {
+  LOSS_ASSIGN_OR_RETURN(const Rows rows, CheckMarginClassInput(r.input, "multilabel_margin"));
   const int64_t C = rows.length;
   if (!r.target) return absl::InvalidArgumentError("target is required");
-  if (absl::Status s = CheckIndex(*r.target, "target"); !s.ok()) return s;
+  LOSS_RETURN_IF_ERROR(CheckIndex(*r.target, "target"));
   if (r.input.dim() == 2 || !(r.target->dim() <= 1 && r.target->numel() == C)) {
     const Shape expected = r.input.dim() == 0 ? Shape{} : r.input.shape;
-    if (absl::Status s = CheckShapeEquals(*r.target, "target", expected,
-                                          absl::StrCat("input ", ShapeString(r.input.shape)));
-        !s.ok()) {
-      return s;
-    }
+    LOSS_RETURN_IF_ERROR(
+        CheckShapeEquals(*r.target, "target", expected, {"input", &r.input.shape}));
   }
-  std::vector<int64_t> index_scratch;
-  const int64_t* target = AsIndex(*r.target, index_scratch);
   const int64_t n = r.target->numel();
   for (int64_t i = 0; i < n; ++i) {
-    if (target[i] < -1 || target[i] >= C) {
+    const int64_t t = IndexAt(*r.target, i);
+    if (t < -1 || t >= C) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "target: label ", target[i], " at flat position ", i, " is out of range for ", C,
+          "target: label ", t, " at flat position ", i, " is out of range for ", C,
           " classes (valid: 0 to ", C - 1,
           ", and -1 to end a sample's labels; values after the -1 are checked too)"));
     }
@@ -352,9 +428,8 @@ absl::Status Evaluate(const LossRequest& r, const MultiLabelMarginOptions&,
   // The work is labels x C per sample, quadratic in C: bound the request's.
   int64_t pairs = 0;
   for (int64_t i = 0; i < rows.count; ++i) {
-    const int64_t* yr = target + i * C;
     int64_t labels = 0;
-    while (labels < C && yr[labels] >= 0) ++labels;
+    while (labels < C && IndexAt(*r.target, i * C + labels) >= 0) ++labels;
     pairs += labels * C;
     if (pairs > kMaxMultiLabelPairs) {
       return absl::ResourceExhaustedError(absl::StrCat(
@@ -363,41 +438,37 @@ absl::Status Evaluate(const LossRequest& r, const MultiLabelMarginOptions&,
           " per request; split the batch"));
     }
   }
-  if (absl::Status s = CheckGradOutput(r, ReducedShape(r.reduction, rows.loss_shape)); !s.ok()) {
-    return s;
-  }
-  return DispatchFloat(r.input.dtype, [&]<typename T>() {
+  return PlanFor(r, rows.loss_shape);
+}
+
+void Compute(const LossRequest& r, const MultiLabelMarginOptions&, const LossPlan& plan,
+             void* loss, void* grad_out, const ComputeContext& ctx) {
+  const Rows rows = *CheckMarginClassInput(r.input, "multilabel_margin");
+  DispatchFloat(plan.dtype, [&]<typename T>() {
     const T* x = r.input.data_as<T>();
-    // Per class of the current sample: whether it is a label, and how often
-    // it enters an active term (+1 as a non-label, -1 as a label).
-    std::vector<char> is_label(static_cast<size_t>(C));
-    std::vector<int64_t> hits(static_cast<size_t>(C));
-    return ReduceRows<T>(r, rows, out, [&](int64_t i, Acc g, T* grad) {
-      const T* xr = x + i * C;
-      const int64_t* yr = target + i * C;
-      std::fill(is_label.begin(), is_label.end(), 0);
-      std::fill(hits.begin(), hits.end(), 0);
-      int64_t labels = 0;
-      while (labels < C && yr[labels] >= 0) is_label[yr[labels++]] = 1;
-      Acc sum = 0;
-      for (int64_t j = 0; j < labels; ++j) {
-        const int64_t label = yr[j];
-        const double x_label = xr[label];
-        for (int64_t c = 0; c < C; ++c) {
-          if (is_label[c]) continue;
-          const double z = 1.0 - x_label + static_cast<double>(xr[c]);
-          if (z > 0) {
-            sum += z;
-            --hits[label];
-            ++hits[c];
-          }
+    T* grad = static_cast<T*>(grad_out);
+    const int64_t C = rows.length;
+    ReduceRowChunks<T>(r, plan, rows, loss, ctx,
+                       [&](int64_t begin, int64_t end, const double* g, double* row_loss) {
+      // Per class of the current sample: whether it is a label (1.0), and
+      // how often it enters an active term.
+      absl::InlinedVector<double, 64> is_label(static_cast<size_t>(C)), hits(static_cast<size_t>(C));
+      absl::InlinedVector<int64_t, 64> labels;
+      for (int64_t i = begin; i < end; ++i) {
+        std::fill(is_label.begin(), is_label.end(), 0.0);
+        labels.clear();
+        while (static_cast<int64_t>(labels.size()) < C) {
+          const int64_t l = IndexAt(*r.target, i * C + static_cast<int64_t>(labels.size()));
+          if (l < 0) break;
+          labels.push_back(l);
+          is_label[l] = 1.0;
         }
+        double sum = 0;
+        simd::MultiLabelMarginRow(x + i * C, C, labels.data(), static_cast<int64_t>(labels.size()),
+                                  is_label.data(), g[i - begin] / static_cast<double>(C),
+                                  hits.data(), grad ? grad + i * C : nullptr, &sum);
+        row_loss[i - begin] = sum / static_cast<Acc>(C);
       }
-      if (grad) {
-        const double gc = g / static_cast<double>(C);
-        for (int64_t c = 0; c < C; ++c) grad[c] = static_cast<T>(static_cast<double>(hits[c]) * gc);
-      }
-      return sum / static_cast<Acc>(C);
     });
   });
 }
@@ -413,79 +484,106 @@ absl::Status Evaluate(const LossRequest& r, const MultiLabelMarginOptions&,
 // The target may be floating or integer, as PyTorch accepts both. The clamp
 // passes gradient where cos - margin >= 0 (also at equality). Gradient with
 // respect to x1 only: g (x2 / denom - cos x1 / (sum(x1^2) + EPS)).
-absl::Status Evaluate(const LossRequest& r, const CosineEmbeddingOptions& o,
-                      OutputAllocator& out) {
+absl::StatusOr<LossPlan> Check(const LossRequest& r, const CosineEmbeddingOptions& o) {
   if (r.input.dim() != 1 && r.input.dim() != 2) {
     return absl::InvalidArgumentError(absl::StrCat(
         "input: cosine_embedding takes embeddings of shape (N, D) or (D), got ",
         ShapeString(r.input.shape)));
   }
-  if (absl::Status s = CheckLikeInput(o.input2, "cosine_embedding.input2",
-                                      "the second embeddings, of the input's shape", r.input);
-      !s.ok()) {
-    return s;
-  }
+  LOSS_RETURN_IF_ERROR(CheckLikeInput(o.input2, "cosine_embedding.input2",
+                                      "the second embeddings, of the input's shape", r.input));
   const Rows rows = LastDimRows(r.input);
   if (!r.target) return absl::InvalidArgumentError("target is required");
-  if (absl::Status s = CheckShapeEquals(
-          *r.target, "target", rows.loss_shape,
-          absl::StrCat("input ", ShapeString(r.input.shape), " (one +1 / -1 per row)"));
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = CheckGradOutput(r, ReducedShape(r.reduction, rows.loss_shape)); !s.ok()) {
-    return s;
-  }
-  // The target as +1, -1 or 0 (anything else).
-  std::vector<int8_t> sign(static_cast<size_t>(rows.count));
-  {
-    std::vector<double> f_scratch;
-    std::vector<int64_t> i_scratch;
-    const double* f = IsFloating(r.target->dtype) ? AsFloat<double>(*r.target, f_scratch) : nullptr;
-    const int64_t* k = f ? nullptr : AsIndex(*r.target, i_scratch);
-    for (int64_t i = 0; i < rows.count; ++i) {
-      const double v = f ? f[i] : static_cast<double>(k[i]);
-      sign[i] = v == 1 ? 1 : v == -1 ? -1 : 0;
-    }
-  }
-  return DispatchFloat(r.input.dtype, [&]<typename T>() {
+  LOSS_RETURN_IF_ERROR(CheckShapeEquals(*r.target, "target", rows.loss_shape,
+                                        {"input", &r.input.shape, " (one +1 / -1 per row)"}));
+  return PlanFor(r, rows.loss_shape);
+}
+
+namespace {
+// The target as +1, -1 or 0 (anything else).
+int TargetSign(const TensorView& t, int64_t i) {
+  const double v = IsFloating(t.dtype) ? FloatAt<double>(t, i) : static_cast<double>(IndexAt(t, i));
+  return v == 1 ? 1 : v == -1 ? -1 : 0;
+}
+}  // namespace
+
+void Compute(const LossRequest& r, const CosineEmbeddingOptions& o, const LossPlan& plan,
+             void* loss_out, void* grad_out, const ComputeContext& ctx) {
+  const Rows rows = LastDimRows(r.input);
+  DispatchFloat(plan.dtype, [&]<typename T>() {
     // PyTorch's EPSILON is a float, also for float64 inputs.
     constexpr double kEpsilon = 1e-12f;
     const T* x1 = r.input.data_as<T>();
-    std::vector<T> x2_scratch;
-    const T* x2 = AsFloat<T>(*o.input2, x2_scratch);
     const int64_t D = rows.length;
     const double margin = o.margin;
-    return ReduceRows<T>(r, rows, out, [&](int64_t i, Acc g, T* grad) {
-      const T* a = x1 + i * D;
-      const T* b = x2 + i * D;
-      Acc prod = 0, mag1 = 0, mag2 = 0;
-      for (int64_t k = 0; k < D; ++k) {
-        const double ak = a[k], bk = b[k];
-        prod += ak * bk;
-        mag1 += ak * ak;
-        mag2 += bk * bk;
-      }
-      mag1 += kEpsilon;
-      mag2 += kEpsilon;
-      const double denom = std::sqrt(mag1 * mag2);
-      const double cos = prod / denom;
-      double loss = 0, g_cos = 0;
-      if (sign[i] == 1) {
-        loss = 1 - cos;
-        g_cos = -g;
-      } else if (sign[i] == -1) {
-        const double v = cos - margin;
-        loss = v < 0 ? 0.0 : v;  // NaN stays NaN
-        g_cos = v >= 0 ? g : 0.0;
-      }
-      if (grad) {
-        for (int64_t k = 0; k < D; ++k) {
-          const double ak = a[k], bk = b[k];
-          grad[k] = static_cast<T>(g_cos * (bk / denom - cos * ak / mag1));
+    if (o.input2->dtype == FloatDType<T>()) {
+      // The three dot products per row, then the gradient
+      // x2 (g_cos / denom) - x1 (g_cos cos / mag1), in double lanes.
+      const T* x2 = o.input2->data_as<T>();
+      T* grad = static_cast<T*>(grad_out);
+      ReduceRowChunks<T>(r, plan, rows, loss_out, ctx,
+                         [&](int64_t begin, int64_t end, const double* g, double* row_loss) {
+        const size_t n = static_cast<size_t>(end - begin);
+        absl::InlinedVector<double, 256> ab(n), aa(n), bb(n), ca(n), cb(n);
+        simd::RowDots(x1 + begin * D, x2 + begin * D, D, static_cast<int64_t>(n), ab.data(),
+                      aa.data(), bb.data());
+        for (size_t i = 0; i < n; ++i) {
+          const double mag1 = aa[i] + kEpsilon, mag2 = bb[i] + kEpsilon;
+          const double denom = std::sqrt(mag1 * mag2);
+          const double cos = ab[i] / denom;
+          const int sign = TargetSign(*r.target, begin + static_cast<int64_t>(i));
+          double li = 0, g_cos = 0;
+          if (sign == 1) {
+            li = 1 - cos;
+            g_cos = -g[i];
+          } else if (sign == -1) {
+            const double v = cos - margin;
+            li = v < 0 ? 0.0 : v;  // NaN stays NaN
+            g_cos = v >= 0 ? g[i] : 0.0;
+          }
+          row_loss[i] = li;
+          ca[i] = g_cos * cos / mag1;
+          cb[i] = g_cos / denom;
         }
-      }
-      return loss;
+        if (grad) {
+          simd::RowCombine(x1 + begin * D, x2 + begin * D, D, static_cast<int64_t>(n), ca.data(),
+                           cb.data(), grad + begin * D);
+        }
+      });
+      return;
+    }
+    ReduceRows<T>(r, plan, rows, loss_out, grad_out, ctx, [&] {
+      return [&](int64_t i, Acc g, T* grad_row) {
+        const T* a = x1 + i * D;
+        Acc prod = 0, mag1 = 0, mag2 = 0;
+        for (int64_t k = 0; k < D; ++k) {
+          const double ak = a[k], bk = FloatAt<double>(*o.input2, i * D + k);
+          prod += ak * bk;
+          mag1 += ak * ak;
+          mag2 += bk * bk;
+        }
+        mag1 += kEpsilon;
+        mag2 += kEpsilon;
+        const double denom = std::sqrt(mag1 * mag2);
+        const double cos = prod / denom;
+        const int sign = TargetSign(*r.target, i);
+        double li = 0, g_cos = 0;
+        if (sign == 1) {
+          li = 1 - cos;
+          g_cos = -g;
+        } else if (sign == -1) {
+          const double v = cos - margin;
+          li = v < 0 ? 0.0 : v;  // NaN stays NaN
+          g_cos = v >= 0 ? g : 0.0;
+        }
+        if (grad_row) {
+          for (int64_t k = 0; k < D; ++k) {
+            const double ak = a[k], bk = FloatAt<double>(*o.input2, i * D + k);
+            grad_row[k] = static_cast<T>(g_cos * (bk / denom - cos * ak / mag1));
+          }
+        }
+        return li;
+      };
     });
   });
 }
@@ -505,63 +603,112 @@ absl::Status Evaluate(const LossRequest& r, const CosineEmbeddingOptions& o,
 // d(a, negative) == d(positive, negative) sends half the gradient to
 // d(a, negative) (torch.minimum's rule); the norm's gradient is masked to 0
 // where the norm is 0 (p >= 1) and at zero elements (p < 1).
-absl::Status Evaluate(const LossRequest& r, const TripletMarginOptions& o, OutputAllocator& out) {
+absl::StatusOr<LossPlan> Check(const LossRequest& r, const TripletMarginOptions& o) {
   if (r.target) {
     return absl::InvalidArgumentError(absl::StrCat(
         "triplet_margin takes no target (got one of shape ", ShapeString(r.target->shape),
         "): the input is the anchor, and positive and negative are options"));
   }
-  if (absl::Status s = CheckLikeInput(o.positive, "triplet_margin.positive",
+  LOSS_RETURN_IF_ERROR(CheckLikeInput(o.positive, "triplet_margin.positive",
                                       "the positive examples, of the anchor's (input's) shape",
-                                      r.input);
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = CheckLikeInput(o.negative, "triplet_margin.negative",
+                                      r.input));
+  LOSS_RETURN_IF_ERROR(CheckLikeInput(o.negative, "triplet_margin.negative",
                                       "the negative examples, of the anchor's (input's) shape",
-                                      r.input);
-      !s.ok()) {
-    return s;
-  }
+                                      r.input));
+  return PlanFor(r, LastDimRows(r.input).loss_shape);
+}
+
+void Compute(const LossRequest& r, const TripletMarginOptions& o, const LossPlan& plan,
+             void* loss, void* grad, const ComputeContext& ctx) {
   const Rows rows = LastDimRows(r.input);
-  if (absl::Status s = CheckGradOutput(r, ReducedShape(r.reduction, rows.loss_shape)); !s.ok()) {
-    return s;
-  }
-  return DispatchFloat(r.input.dtype, [&]<typename T>() {
+  DispatchFloat(plan.dtype, [&]<typename T>() {
     const T* anchor = r.input.data_as<T>();
-    std::vector<T> p_scratch, n_scratch;
-    const T* positive = AsFloat<T>(*o.positive, p_scratch);
-    const T* negative = AsFloat<T>(*o.negative, n_scratch);
     const int64_t D = rows.length;
     const double eps = o.eps;
     const double p = o.p;
-    return ReduceRows<T>(r, rows, out, [&](int64_t i, Acc g, T* grad) {
-      const T* a = anchor + i * D;
-      const T* pos = positive + i * D;
-      const T* neg = negative + i * D;
-      RowNorm to_pos(p), to_neg(p);
-      const double d_pos = to_pos.Forward(a, pos, eps, D);
-      double d_neg = to_neg.Forward(a, neg, eps, D);
-      // Share of the d_neg term's gradient that reaches d(a, negative).
-      double neg_share = 1;
-      if (o.swap) {
-        RowNorm pos_to_neg(p);
-        const double d_swap = pos_to_neg.Forward(pos, neg, eps, D);
-        neg_share = d_neg > d_swap ? 0.0 : d_neg == d_swap ? 0.5 : 1.0;
-        if (std::isnan(d_swap) || d_swap < d_neg) d_neg = d_swap;  // torch.minimum
-      }
-      const double v = o.margin + d_pos - d_neg;
-      if (grad) {
-        const double g_v = v >= 0 ? g : 0.0;
-        const double g_neg = -g_v * neg_share;
-        for (int64_t k = 0; k < D; ++k) {
-          const double ak = a[k];
-          grad[k] = static_cast<T>(
-              to_pos.Backward(ak - static_cast<double>(pos[k]) + eps, g_v) +
-              to_neg.Backward(ak - static_cast<double>(neg[k]) + eps, g_neg));
+    if ((p == 1 || p == 2) && o.positive->dtype == FloatDType<T>() &&
+        o.negative->dtype == FloatDType<T>()) {
+      // 1- and 2-norms in double lanes; RowNorm's rules for the rest.
+      const int pi = static_cast<int>(p);
+      const T* pos = o.positive->data_as<T>();
+      const T* neg = o.negative->data_as<T>();
+      T* grad_out = static_cast<T*>(grad);
+      ReduceRowChunks<T>(r, plan, rows, loss, ctx,
+                         [&](int64_t begin, int64_t end, const double* g, double* row_loss) {
+        const size_t n = static_cast<size_t>(end - begin);
+        const int64_t m = static_cast<int64_t>(n);
+        absl::InlinedVector<double, 256> n_pos(n), n_neg(n), n_swap(o.swap ? n : 0), c1(n), c2(n);
+        simd::TripletNorms(pi, anchor + begin * D, pos + begin * D, neg + begin * D, eps, D, m,
+                           n_pos.data(), n_neg.data(), o.swap ? n_swap.data() : nullptr);
+        const auto norm = [&](double v) { return pi == 2 ? std::sqrt(v) : v; };
+        for (size_t i = 0; i < n; ++i) {
+          const double d_pos = norm(n_pos[i]);
+          const double d_a_neg = norm(n_neg[i]);
+          double d_neg = d_a_neg, neg_share = 1;
+          if (o.swap) {
+            const double d_swap = norm(n_swap[i]);
+            neg_share = d_a_neg > d_swap ? 0.0 : d_a_neg == d_swap ? 0.5 : 1.0;
+            if (std::isnan(d_swap) || d_swap < d_neg) d_neg = d_swap;  // torch.minimum
+          }
+          const double v = o.margin + d_pos - d_neg;
+          row_loss[i] = v < 0 ? 0.0 : v;  // NaN stays NaN
+          const double g_v = v >= 0 ? g[i] : 0.0;
+          const double g_neg = -g_v * neg_share;
+          // norm_backward: g / norm (0 where the norm is 0) for p = 2, g for p = 1.
+          c1[i] = pi == 1 ? g_v : (d_pos == 0 ? 0.0 : g_v / d_pos);
+          c2[i] = pi == 1 ? g_neg : (d_a_neg == 0 ? 0.0 : g_neg / d_a_neg);
         }
-      }
-      return v < 0 ? 0.0 : v;  // NaN stays NaN
+        if (grad_out) {
+          simd::TripletGrad(pi, anchor + begin * D, pos + begin * D, neg + begin * D, eps, D, m,
+                            c1.data(), c2.data(), grad_out + begin * D);
+        }
+      });
+      return;
+    }
+    ReduceRows<T>(r, plan, rows, loss, grad, ctx, [&] {
+      // The row's positive and negative examples in the input's dtype.
+      struct Row {
+        Scratch<T> pos_buf, neg_buf;
+        const T* anchor;
+        const TripletMarginOptions* o;
+        int64_t D;
+        double eps, p;
+        Acc operator()(int64_t i, Acc g, T* grad_row) {
+          const T* a = anchor + i * D;
+          pos_buf.resize(static_cast<size_t>(D));
+          neg_buf.resize(static_cast<size_t>(D));
+          for (int64_t k = 0; k < D; ++k) {
+            pos_buf[k] = FloatAt<T>(*o->positive, i * D + k);
+            neg_buf[k] = FloatAt<T>(*o->negative, i * D + k);
+          }
+          const T* pos = pos_buf.data();
+          const T* neg = neg_buf.data();
+          RowNorm to_pos(p), to_neg(p);
+          const double d_pos = to_pos.Forward(a, pos, eps, D);
+          double d_neg = to_neg.Forward(a, neg, eps, D);
+          // Share of the d_neg term's gradient that reaches d(a, negative).
+          double neg_share = 1;
+          if (o->swap) {
+            RowNorm pos_to_neg(p);
+            const double d_swap = pos_to_neg.Forward(pos, neg, eps, D);
+            neg_share = d_neg > d_swap ? 0.0 : d_neg == d_swap ? 0.5 : 1.0;
+            if (std::isnan(d_swap) || d_swap < d_neg) d_neg = d_swap;  // torch.minimum
+          }
+          const double v = o->margin + d_pos - d_neg;
+          if (grad_row) {
+            const double g_v = v >= 0 ? g : 0.0;
+            const double g_neg = -g_v * neg_share;
+            for (int64_t k = 0; k < D; ++k) {
+              const double ak = a[k];
+              grad_row[k] = static_cast<T>(
+                  to_pos.Backward(ak - static_cast<double>(pos[k]) + eps, g_v) +
+                  to_neg.Backward(ak - static_cast<double>(neg[k]) + eps, g_neg));
+            }
+          }
+          return v < 0 ? 0.0 : v;  // NaN stays NaN
+        }
+      };
+      return Row{{}, {}, anchor, &o, D, eps, p};
     });
   });
 }

@@ -66,6 +66,7 @@ void ThreadPool::RunHelper(ForJob& job) {
 }
 
 void ThreadPool::ParallelFor(int64_t n, absl::FunctionRef<void(int64_t)> fn) {
+  parallel_for_calls_.fetch_add(1, std::memory_order_relaxed);
   if (n <= 0) return;
   const int64_t helpers = std::min<int64_t>(n - 1, threads() - 1);
   if (helpers <= 0) {

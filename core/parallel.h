@@ -54,6 +54,10 @@ class ThreadPool {
   /// True on this pool's worker threads.
   bool OnWorkerThread() const;
 
+  /// ParallelFor calls so far (tests check that small inputs never reach
+  /// the pool).
+  int64_t parallel_for_calls() const { return parallel_for_calls_.load(std::memory_order_relaxed); }
+
  private:
   struct ForJob;
   void WorkerLoop();
@@ -64,6 +68,7 @@ class ThreadPool {
   std::deque<absl::AnyInvocable<void() &&>> tasks_ ABSL_GUARDED_BY(mu_);
   std::deque<std::shared_ptr<ForJob>> helpers_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<int64_t> parallel_for_calls_{0};
   std::vector<std::thread> workers_;
 };
 

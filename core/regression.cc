@@ -1,63 +1,65 @@
 // Regression losses: mse, l1, rmse.
 #include <cmath>
 
+#include "core/elementwise.h"
 #include "core/internal.h"
 
 namespace lossservice::internal {
 
 // torch.nn.MSELoss: (x - y)^2, gradient 2 (x - y).
-absl::Status Evaluate(const LossRequest& r, const MseOptions&, OutputAllocator& out) {
-  if (absl::Status s = CheckTargetLikeInput(r); !s.ok()) return s;
-  return ElementwiseWithTarget(r, out, [](auto x, auto y) {
-    using T = decltype(x);
-    const T d = x - y;
-    return LossAndGrad<T>{d * d, T(2) * d};
+absl::StatusOr<LossPlan> Check(const LossRequest& r, const MseOptions&) {
+  LOSS_RETURN_IF_ERROR(CheckTargetLikeInput(r));
+  return PlanFor(r, r.input.shape);
+}
+
+void Compute(const LossRequest& r, const MseOptions&, const LossPlan& plan, void* loss,
+             void* grad, const ComputeContext& ctx) {
+  DispatchFloat(plan.dtype, [&]<typename T>() {
+    RunPointwise<T>(simd::PointOp::kMse, {}, r, plan, WithTarget<T>(r), loss, grad, ctx);
   });
 }
 
 // torch.nn.L1Loss: |x - y|, gradient sign(x - y). Keeps torch's sign(NaN) = 0
 // in the gradient (the loss itself is NaN there).
-absl::Status Evaluate(const LossRequest& r, const L1Options&, OutputAllocator& out) {
-  if (absl::Status s = CheckTargetLikeInput(r); !s.ok()) return s;
-  return ElementwiseWithTarget(r, out, [](auto x, auto y) {
-    using T = decltype(x);
-    const T d = x - y;
-    return LossAndGrad<T>{std::abs(d), static_cast<T>((T(0) < d) - (d < T(0)))};
+absl::StatusOr<LossPlan> Check(const LossRequest& r, const L1Options&) {
+  LOSS_RETURN_IF_ERROR(CheckTargetLikeInput(r));
+  return PlanFor(r, r.input.shape);
+}
+
+void Compute(const LossRequest& r, const L1Options&, const LossPlan& plan, void* loss, void* grad,
+             const ComputeContext& ctx) {
+  DispatchFloat(plan.dtype, [&]<typename T>() {
+    RunPointwise<T>(simd::PointOp::kL1, {}, r, plan, WithTarget<T>(r), loss, grad, ctx);
   });
 }
 
 // sqrt(mean((x - y)^2) + eps), the seed document's RMSELoss; mean only.
-// Gradient (x - y) / (N * loss).
-absl::Status Evaluate(const LossRequest& r, const RmseOptions& o, OutputAllocator& out) {
-  if (absl::Status s = CheckTargetLikeInput(r); !s.ok()) return s;
+// Gradient (x - y) / (N * loss): a second pass, once the loss is known.
+absl::StatusOr<LossPlan> Check(const LossRequest& r, const RmseOptions& o) {
+  LOSS_RETURN_IF_ERROR(CheckTargetLikeInput(r));
   if (!(o.eps >= 0)) {
     return absl::InvalidArgumentError(absl::StrCat("rmse.eps must be >= 0, got ", o.eps));
   }
-  if (absl::Status s = CheckGradOutput(r, {}); !s.ok()) return s;
-  return DispatchFloat(r.input.dtype, [&]<typename T>() {
+  return PlanFor(r, r.input.shape);
+}
+
+void Compute(const LossRequest& r, const RmseOptions& o, const LossPlan& plan, void* loss_out,
+             void* grad_out, const ComputeContext& ctx) {
+  DispatchFloat(plan.dtype, [&]<typename T>() {
+    const PointOperands<T> ops = WithTarget<T>(r);
     const T* x = r.input.data_as<T>();
-    std::vector<T> scratch;
-    const T* y = AsFloat<T>(*r.target, scratch);
     const int64_t n = r.input.numel();
-    Acc sum = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const T d = x[i] - y[i];
-      sum += d * d;
-    }
+    const double sum = PointPass<T>(simd::PointOp::kMse, {}, x, n, ops, {}, nullptr, nullptr, ctx);
     // torch computes mse in T, adds eps in T, then takes the root.
-    const T mse = static_cast<T>(sum / static_cast<Acc>(n));
+    const T mse = static_cast<T>(sum / static_cast<double>(n));
     const T loss = std::sqrt(mse + static_cast<T>(o.eps));
-    const LossOutputs<T> o = AllocateLossOutputs<T>(r, r.input.shape, out);
-    o.loss[0] = loss;
-    if (o.grad) {
-      std::vector<T> go_scratch;
-      const T go = r.grad_output ? AsFloat<T>(*r.grad_output, go_scratch)[0] : T(1);
-      // d sqrt(m + eps) = dm / (2 sqrt(m + eps)); dm/dx = 2 (x - y) / N.
-      const T scale = go / (static_cast<T>(n) * loss);
-      T* grad = o.grad;
-      for (int64_t i = 0; i < n; ++i) grad[i] = (x[i] - y[i]) * scale;
-    }
-    return absl::OkStatus();
+    static_cast<T*>(loss_out)[0] = loss;
+    if (grad_out == nullptr) return;
+    // d sqrt(m + eps) = dm / (2 sqrt(m + eps)); dm/dx = 2 (x - y) / N.
+    const T go = r.grad_output ? FloatAt<T>(*r.grad_output, 0) : T(1);
+    Upstream<T> up;
+    up.uniform = static_cast<double>(go / (static_cast<T>(n) * loss));
+    PointPass<T>(simd::PointOp::kDiff, {}, x, n, ops, up, nullptr, static_cast<T*>(grad_out), ctx);
   });
 }
 

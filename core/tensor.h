@@ -6,10 +6,11 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 
 namespace lossservice {
@@ -25,12 +26,23 @@ inline bool IsFloating(DType dtype) {
   return dtype == DType::kFloat32 || dtype == DType::kFloat64;
 }
 
-using Shape = std::vector<int64_t>;
+/// Dimensions of a tensor. Up to 6 dimensions are held inline, so that
+/// shapes of ordinary tensors are never allocated.
+using Shape = absl::InlinedVector<int64_t, 6>;
 
 /// "[3, 5]", as PyTorch prints sizes in its messages.
 std::string ShapeString(absl::Span<const int64_t> shape);
 /// Product of the dimensions (1 for a scalar). The shape must be valid.
 int64_t NumElements(absl::Span<const int64_t> shape);
+
+// Moving or copying an inline Shape copies its whole inline buffer, unused
+// slots included (absl does so on purpose); GCC 12 at -O3 then warns, falsely,
+// that an empty one is "used uninitialized" wherever a TensorView{} or a
+// Tensor{} is moved. The implicit members of the two structs are exempt.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 /// A read-only view of a dense, row-major tensor owned by someone else.
 /// `data` is aligned for `dtype` and holds NumElements(shape) elements.
@@ -69,6 +81,10 @@ struct Tensor {
   /// Every element converted to double.
   std::vector<double> ToDoubles() const;
 };
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 /// Where a computation writes its results. The core sizes each output once,
 /// after validation, and fills the returned buffer; a server hands out its

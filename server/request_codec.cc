@@ -1,10 +1,14 @@
 #include "server/request_codec.h"
 
 #include <optional>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
 
 namespace lossservice {
 namespace {
@@ -45,129 +49,65 @@ absl::StatusOr<Reduction> ToCore(v1::Reduction r) {
   }
 }
 
-// The core options for the loss the oneof selects.
+// The options of one loss from its message in the oneof: every OptionField
+// of `Options` reads the loss message's field of the same name. A field with
+// presence (optional, or a message) sets the option only when present;
+// others always do (their proto defaults are the options' defaults).
+template <class Options>
+LossOptions ToOptions(const google::protobuf::Message& m, OptionTensors& t) {
+  Options o;
+  const google::protobuf::Descriptor* d = m.GetDescriptor();
+  const google::protobuf::Reflection* refl = m.GetReflection();
+  ForEachOptionField<Options>([&](const auto& option) {
+    const google::protobuf::FieldDescriptor* f = d->FindFieldByName(std::string(option.name));
+    if (f == nullptr) return;  // tests/options_proto_test pins that none is missing
+    auto& dst = o.*option.member;
+    using Member = std::decay_t<decltype(dst)>;
+    if constexpr (std::is_same_v<Member, std::optional<TensorView>>) {
+      const bool present = refl->HasField(m, f);
+      dst = t.Get(present, static_cast<const v1::Tensor&>(refl->GetMessage(m, f)), option.name);
+    } else {
+      if (f->has_presence() && !refl->HasField(m, f)) return;
+      if constexpr (std::is_same_v<Member, bool>) {
+        dst = refl->GetBool(m, f);
+      } else if constexpr (std::is_same_v<Member, int64_t>) {
+        dst = refl->GetInt64(m, f);
+      } else {
+        dst = refl->GetDouble(m, f);
+      }
+    }
+  });
+  return o;
+}
+
+// The core options for the loss the oneof selects (LOSSSERVICE_FOR_EACH_LOSS).
 LossOptions ToCoreOptions(const v1::EvaluateRequest& q, OptionTensors& t) {
-  switch (q.loss_case()) {
-    case v1::EvaluateRequest::kMse: return MseOptions{};
-    case v1::EvaluateRequest::kL1: return L1Options{};
-    case v1::EvaluateRequest::kRmse: {
-      RmseOptions o;
-      if (q.rmse().has_eps()) o.eps = q.rmse().eps();
-      return o;
-    }
-    case v1::EvaluateRequest::kHuber: {
-      HuberOptions o;
-      if (q.huber().has_delta()) o.delta = q.huber().delta();
-      return o;
-    }
-    case v1::EvaluateRequest::kSmoothL1: {
-      SmoothL1Options o;
-      if (q.smooth_l1().has_beta()) o.beta = q.smooth_l1().beta();
-      return o;
-    }
-    case v1::EvaluateRequest::kCrossEntropy: {
-      const auto& p = q.cross_entropy();
-      CrossEntropyOptions o;
-      o.weight = t.Get(p.has_weight(), p.weight(), "weight");
-      if (p.has_ignore_index()) o.ignore_index = p.ignore_index();
-      o.label_smoothing = p.label_smoothing();
-      return o;
-    }
-    case v1::EvaluateRequest::kNll: {
-      const auto& p = q.nll();
-      NllOptions o;
-      o.weight = t.Get(p.has_weight(), p.weight(), "weight");
-      if (p.has_ignore_index()) o.ignore_index = p.ignore_index();
-      return o;
-    }
-    case v1::EvaluateRequest::kBce: {
-      BceOptions o;
-      o.weight = t.Get(q.bce().has_weight(), q.bce().weight(), "weight");
-      return o;
-    }
-    case v1::EvaluateRequest::kBceWithLogits: {
-      const auto& p = q.bce_with_logits();
-      BceWithLogitsOptions o;
-      o.weight = t.Get(p.has_weight(), p.weight(), "weight");
-      o.pos_weight = t.Get(p.has_pos_weight(), p.pos_weight(), "pos_weight");
-      return o;
-    }
-    case v1::EvaluateRequest::kKlDiv: return KlDivOptions{q.kl_div().log_target()};
-    case v1::EvaluateRequest::kPoissonNll: {
-      const auto& p = q.poisson_nll();
-      PoissonNllOptions o;
-      if (p.has_log_input()) o.log_input = p.log_input();
-      o.full = p.full();
-      if (p.has_eps()) o.eps = p.eps();
-      return o;
-    }
-    case v1::EvaluateRequest::kGaussianNll: {
-      const auto& p = q.gaussian_nll();
-      GaussianNllOptions o;
-      o.var = t.Get(p.has_var(), p.var(), "var");
-      o.full = p.full();
-      if (p.has_eps()) o.eps = p.eps();
-      return o;
-    }
-    case v1::EvaluateRequest::kSoftMargin: return SoftMarginOptions{};
-    case v1::EvaluateRequest::kMultilabelSoftMargin: {
-      const auto& p = q.multilabel_soft_margin();
-      return MultiLabelSoftMarginOptions{t.Get(p.has_weight(), p.weight(), "weight")};
-    }
-    case v1::EvaluateRequest::kMultiMargin: {
-      const auto& p = q.multi_margin();
-      MultiMarginOptions o;
-      if (p.has_p()) o.p = p.p();
-      if (p.has_margin()) o.margin = p.margin();
-      o.weight = t.Get(p.has_weight(), p.weight(), "weight");
-      return o;
-    }
-    case v1::EvaluateRequest::kMultilabelMargin: return MultiLabelMarginOptions{};
-    case v1::EvaluateRequest::kHingeEmbedding: {
-      HingeEmbeddingOptions o;
-      if (q.hinge_embedding().has_margin()) o.margin = q.hinge_embedding().margin();
-      return o;
-    }
-    case v1::EvaluateRequest::kMarginRanking: {
-      const auto& p = q.margin_ranking();
-      return MarginRankingOptions{t.Get(p.has_input2(), p.input2(), "input2"), p.margin()};
-    }
-    case v1::EvaluateRequest::kCosineEmbedding: {
-      const auto& p = q.cosine_embedding();
-      return CosineEmbeddingOptions{t.Get(p.has_input2(), p.input2(), "input2"), p.margin()};
-    }
-    case v1::EvaluateRequest::kTripletMargin: {
-      const auto& p = q.triplet_margin();
-      TripletMarginOptions o;
-      o.positive = t.Get(p.has_positive(), p.positive(), "positive");
-      o.negative = t.Get(p.has_negative(), p.negative(), "negative");
-      if (p.has_margin()) o.margin = p.margin();
-      if (p.has_p()) o.p = p.p();
-      if (p.has_eps()) o.eps = p.eps();
-      o.swap = p.swap();
-      return o;
-    }
-    case v1::EvaluateRequest::kCtc: {
-      const auto& p = q.ctc();
-      CtcOptions o;
-      o.input_lengths = t.Get(p.has_input_lengths(), p.input_lengths(), "input_lengths");
-      o.target_lengths = t.Get(p.has_target_lengths(), p.target_lengths(), "target_lengths");
-      o.blank = p.blank();
-      o.zero_infinity = p.zero_infinity();
-      return o;
-    }
-    case v1::EvaluateRequest::LOSS_NOT_SET: break;
+  const google::protobuf::FieldDescriptor* field =
+      q.GetDescriptor()->FindFieldByNumber(static_cast<int>(q.loss_case()));
+  if (field == nullptr) return MseOptions{};  // unreachable: LOSS_NOT_SET is refused before.
+  const google::protobuf::Message& m = q.GetReflection()->GetMessage(q, field);
+  switch (static_cast<int>(q.loss_case())) {
+#define LOSSSERVICE_TO_OPTIONS_(name, Camel, number) \
+  case number:                                      \
+    return ToOptions<Camel##Options>(m, t);
+    LOSSSERVICE_FOR_EACH_LOSS(LOSSSERVICE_TO_OPTIONS_)
+#undef LOSSSERVICE_TO_OPTIONS_
   }
-  return MseOptions{};  // unreachable: LOSS_NOT_SET is refused before.
+  return MseOptions{};
 }
 
 }  // namespace
 
 std::string LossName(const v1::EvaluateRequest& request) {
-  if (request.loss_case() == v1::EvaluateRequest::LOSS_NOT_SET) return "none";
-  const auto* field =
-      v1::EvaluateRequest::descriptor()->FindFieldByNumber(static_cast<int>(request.loss_case()));
-  return field ? field->name() : "unknown";
+  switch (static_cast<int>(request.loss_case())) {
+    case v1::EvaluateRequest::LOSS_NOT_SET: return "none";
+#define LOSSSERVICE_LOSS_NAME_(name, Camel, number) \
+  case number:                                     \
+    return #name;
+    LOSSSERVICE_FOR_EACH_LOSS(LOSSSERVICE_LOSS_NAME_)
+#undef LOSSSERVICE_LOSS_NAME_
+  }
+  return "unknown";
 }
 
 absl::StatusOr<LossRequest> ToCoreRequest(const v1::EvaluateRequest& q, TensorDecoder& decoder) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "core/activation.h"
 #include "core/loss.h"
 #include "core/tensor.h"
@@ -35,7 +36,7 @@ const LoadedCases& Loaded() {
     for (const GoldenCase& c : out->file.cases) {
       std::string name = SanitizeName(c.name);
       const int n = seen[name]++;
-      if (n > 0) name += "_" + std::to_string(n);
+      if (n > 0) name = absl::StrCat(name, "_", n);
       out->test_names.push_back(name);
     }
     return out;

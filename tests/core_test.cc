@@ -30,21 +30,37 @@ TEST(TensorTest, ShapeHelpers) {
   EXPECT_EQ(NumElements({2, 3, 4}), 24);
 }
 
-TEST(BroadcastReaderTest, TrailingScalarAndGeneral) {
+// Values of `op` at flat positions [begin, begin + n).
+std::vector<double> Read(const internal::Operand<double>& op, int64_t begin, int64_t n) {
+  std::vector<double> buf(static_cast<size_t>(n));
+  const double* v = op.Get(begin, n, buf.data());
+  return std::vector<double>(v, v + n);
+}
+
+TEST(OperandTest, EveryLayoutReadsTheBroadcastValues) {
   const Shape shape{2, 3};
+  const Tensor same = F64({2, 3}, {1, 2, 3, 4, 5, 6});
+  const internal::Operand<double> direct(same.view(), shape);
+  EXPECT_TRUE(direct.direct());
+  EXPECT_EQ(Read(direct, 1, 4), (std::vector<double>{2, 3, 4, 5}));
+  const Tensor same32 = F32({2, 3}, {1, 2, 3, 4, 5, 6});
+  const internal::Operand<double> convert(same32.view(), shape);
+  EXPECT_FALSE(convert.direct());
+  EXPECT_EQ(Read(convert, 2, 3), (std::vector<double>{3, 4, 5}));
   const Tensor row = F64({3}, {1, 2, 3});
-  internal::BroadcastReader<double> r(row.view(), shape);
-  EXPECT_EQ(r[0], 1);
-  EXPECT_EQ(r[4], 2);
+  EXPECT_EQ(Read(internal::Operand<double>(row.view(), shape), 1, 5),
+            (std::vector<double>{2, 3, 1, 2, 3}));
   const Tensor scalar = F32({1}, {7});
-  internal::BroadcastReader<double> s(scalar.view(), shape);
-  EXPECT_EQ(s[5], 7);
+  EXPECT_EQ(Read(internal::Operand<double>(scalar.view(), shape), 0, 6),
+            (std::vector<double>(6, 7.0)));
   const Tensor column = F64({2, 1}, {10, 20});
-  internal::BroadcastReader<double> c(column.view(), shape);
-  EXPECT_EQ(c[0], 10);
-  EXPECT_EQ(c[2], 10);
-  EXPECT_EQ(c[3], 20);
-  EXPECT_EQ(c[5], 20);
+  EXPECT_EQ(Read(internal::Operand<double>(column.view(), shape), 0, 6),
+            (std::vector<double>{10, 10, 10, 20, 20, 20}));
+  EXPECT_EQ(Read(internal::Operand<double>(column.view(), shape), 2, 3),
+            (std::vector<double>{10, 20, 20}));
+  EXPECT_EQ(Read(internal::Operand<double>::Grouped(column.view(), 3), 1, 4),
+            (std::vector<double>{10, 10, 20, 20}));
+  EXPECT_FALSE(internal::Operand<double>().present());
 }
 
 LossRequest Request(const Tensor& input, const Tensor& target, LossOptions options,
@@ -109,6 +125,37 @@ TEST(LossTest, LabelSmoothingOutOfRange) {
   const absl::Status s = EvaluateLoss(Request(x, t, o), out);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message(), "cross_entropy.label_smoothing must be in [0, 1], got 1.5");
+}
+
+TEST(LossTest, FloatTargetShapedLikeClassIndicesSaysIndicesAreIntegers) {
+  const Tensor x = F32({3, 5}, std::vector<double>(15, 0.5));
+  const Tensor t = F32({3}, {1, 0, 2});
+  TensorAllocator out;
+  const absl::Status s = EvaluateLoss(Request(x, t, CrossEntropyOptions{}), out);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "target: class indices must be INT64 or INT32, got float32 [3] for input [3, 5] (a "
+            "floating target holds class probabilities and has the input's shape)");
+  EXPECT_FALSE(out.loss.has_value());
+  const absl::Status nll = EvaluateLoss(Request(x, t, NllOptions{}), out);
+  EXPECT_EQ(nll.message(), "target must hold class indices (INT64 or INT32), got float32 [3]");
+}
+
+TEST(LossTest, GaussianTargetBroadcastsAlongItsLastDimensionOnly) {
+  const Tensor x = F64({2, 3}, {1, 2, 3, 4, 5, 6});
+  const Tensor t = F64({2, 1}, {2, 4});
+  const Tensor var = F64({2, 3}, {1, 1, 1, 1, 1, 1});
+  GaussianNllOptions o;
+  o.var = var.view();
+  TensorAllocator out;
+  ASSERT_TRUE(EvaluateLoss(Request(x, t, o, Reduction::kNone, true), out).ok());
+  // (log 1 + (x - t)^2 / 1) / 2 with t broadcast along the rows.
+  EXPECT_EQ(out.loss->ToDoubles(), (std::vector<double>{0.5, 0, 0.5, 0, 0.5, 2}));
+  EXPECT_EQ(out.grad->ToDoubles(), (std::vector<double>{-1, 0, 1, 0, 1, 2}));
+  const Tensor t_first = F64({1, 3}, {1, 2, 3});
+  TensorAllocator refused;
+  EXPECT_EQ(EvaluateLoss(Request(x, t_first, o), refused).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(LossTest, BceWeightMustNotGrowTheInput) {

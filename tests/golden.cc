@@ -7,6 +7,7 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <type_traits>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -289,113 +290,32 @@ absl::StatusOr<LossRequest> BuildLossRequest(const GoldenCase& c) {
   r.compute_grad = c.compute_grad;
   r.grad_output = OptionalView(c.grad_output);
 
+  // Every option the options struct lists (OptionField), by its name.
   const CaseOptions& o = c.options;
-  const auto view = [&](const char* name) -> std::optional<TensorView> {
-    const Tensor* t = o.tensor(name);
-    return t ? std::optional<TensorView>(ViewOf(*t)) : std::nullopt;
+  const auto fill = [&]<class Options>(Options opts) {
+    ForEachOptionField<Options>([&](const auto& option) {
+      auto& dst = opts.*option.member;
+      using Member = std::decay_t<decltype(dst)>;
+      const std::string name(option.name);
+      if constexpr (std::is_same_v<Member, std::optional<TensorView>>) {
+        if (const Tensor* t = o.tensor(name)) dst = ViewOf(*t);
+      } else if constexpr (std::is_same_v<Member, bool>) {
+        if (auto v = o.flag(name)) dst = *v;
+      } else {
+        if (auto v = o.number(name)) dst = static_cast<Member>(*v);
+      }
+    });
+    r.options = opts;
   };
-  // Sets `field` from the number or flag `name` when the case gives it.
-  const auto number = [&](const char* name, auto& field) {
-    if (auto v = o.number(name)) field = static_cast<std::decay_t<decltype(field)>>(*v);
-  };
-  const auto flag = [&](const char* name, bool& field) {
-    if (auto v = o.flag(name)) field = *v;
-  };
-  const std::string& l = c.loss;
-  if (l == "mse") {
-    r.options = MseOptions{};
-  } else if (l == "l1") {
-    r.options = L1Options{};
-  } else if (l == "rmse") {
-    RmseOptions opts;
-    number("eps", opts.eps);
-    r.options = opts;
-  } else if (l == "huber") {
-    HuberOptions opts;
-    number("delta", opts.delta);
-    r.options = opts;
-  } else if (l == "smooth_l1") {
-    SmoothL1Options opts;
-    number("beta", opts.beta);
-    r.options = opts;
-  } else if (l == "cross_entropy") {
-    CrossEntropyOptions opts;
-    opts.weight = view("weight");
-    number("ignore_index", opts.ignore_index);
-    number("label_smoothing", opts.label_smoothing);
-    r.options = opts;
-  } else if (l == "nll") {
-    NllOptions opts;
-    opts.weight = view("weight");
-    number("ignore_index", opts.ignore_index);
-    r.options = opts;
-  } else if (l == "bce") {
-    r.options = BceOptions{view("weight")};
-  } else if (l == "bce_with_logits") {
-    r.options = BceWithLogitsOptions{view("weight"), view("pos_weight")};
-  } else if (l == "kl_div") {
-    KlDivOptions opts;
-    flag("log_target", opts.log_target);
-    r.options = opts;
-  } else if (l == "poisson_nll") {
-    PoissonNllOptions opts;
-    flag("log_input", opts.log_input);
-    flag("full", opts.full);
-    number("eps", opts.eps);
-    r.options = opts;
-  } else if (l == "gaussian_nll") {
-    GaussianNllOptions opts;
-    opts.var = view("var");
-    flag("full", opts.full);
-    number("eps", opts.eps);
-    r.options = opts;
-  } else if (l == "soft_margin") {
-    r.options = SoftMarginOptions{};
-  } else if (l == "multilabel_soft_margin") {
-    r.options = MultiLabelSoftMarginOptions{view("weight")};
-  } else if (l == "multi_margin") {
-    MultiMarginOptions opts;
-    number("p", opts.p);
-    number("margin", opts.margin);
-    opts.weight = view("weight");
-    r.options = opts;
-  } else if (l == "multilabel_margin") {
-    r.options = MultiLabelMarginOptions{};
-  } else if (l == "hinge_embedding") {
-    HingeEmbeddingOptions opts;
-    number("margin", opts.margin);
-    r.options = opts;
-  } else if (l == "margin_ranking") {
-    MarginRankingOptions opts;
-    opts.input2 = view("input2");
-    number("margin", opts.margin);
-    r.options = opts;
-  } else if (l == "cosine_embedding") {
-    CosineEmbeddingOptions opts;
-    opts.input2 = view("input2");
-    number("margin", opts.margin);
-    r.options = opts;
-  } else if (l == "triplet_margin") {
-    TripletMarginOptions opts;
-    opts.positive = view("positive");
-    opts.negative = view("negative");
-    number("margin", opts.margin);
-    number("p", opts.p);
-    number("eps", opts.eps);
-    flag("swap", opts.swap);
-    r.options = opts;
-  } else if (l == "ctc") {
-    CtcOptions opts;
-    opts.input_lengths = view("input_lengths");
-    opts.target_lengths = view("target_lengths");
-    number("blank", opts.blank);
-    flag("zero_infinity", opts.zero_infinity);
-    r.options = opts;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat(c.name, ": the golden library does not know loss \"", c.loss, "\""));
+#define LOSSSERVICE_GOLDEN_OPTIONS_(name, Camel, number) \
+  if (c.loss == #name) {                                 \
+    fill(Camel##Options{});                              \
+    return r;                                            \
   }
-  return r;
+  LOSSSERVICE_FOR_EACH_LOSS(LOSSSERVICE_GOLDEN_OPTIONS_)
+#undef LOSSSERVICE_GOLDEN_OPTIONS_
+  return absl::InvalidArgumentError(
+      absl::StrCat(c.name, ": the golden library does not know loss \"", c.loss, "\""));
 }
 
 absl::StatusOr<ActivationRequest> BuildActivationRequest(const GoldenCase& c) {

@@ -635,6 +635,11 @@ def error_cases(g):
         np.zeros((2, 3), dtype=np.int64), tdtype="int64")
       E(b % (loss, "float_class_target"), loss, "mean", dtype, x35,
         np.array([1.0, 0.0, 2.0]))
+      # Floating targets shaped like class indices: indices are INT64 / INT32.
+      E(b % (loss, "float_class_target_unbatched"), loss, "mean", dtype, x35[0],
+        np.array(1.0))
+      E(b % (loss, "float_class_target_nd"), loss, "none", dtype,
+        randn(g.rng(f"{loss}/float_class_target_nd"), 2, 3, 4), np.zeros((2, 4)))
       if dtype == "float32":
         E(f"{loss}/error_integer_input/int64/mean", loss, "mean", "int64",
           np.array([[1, 2], [3, 4]]), np.array([0, 1]), tdtype="int64")

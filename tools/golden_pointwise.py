@@ -12,6 +12,9 @@ Loaded by tools/gen_golden.py. PyTorch 1.13 behaviours these cases pin down
   - hinge_embedding is where(y != 1, max(0, margin - x), 0) + where(y != -1, x, 0):
     a target that is neither 1 nor -1 adds both terms.
   - clamp_min (hinge, ranking) passes the gradient at equality (v >= 0).
+  - gaussian_nll's target may have the input's shape with a last dimension of
+    1 (documented by torch.nn.GaussianNLLLoss); other broadcasts are refused.
+  - margin_ranking is element-wise for same-shape inputs of any rank.
   - gaussian_nll's "one dimension short" var is the input's shape WITHOUT its
     last dimension (input (N, D): var (N), one variance per row); var (D),
     (1, D), (1) and () are refused for a 2-d input. A 0-d input with a (1)
@@ -385,6 +388,23 @@ def _gaussian_cases(g):
   add("var_float32_input_float64", "float64", "none", (4, 3), (4,),
       var=_stored(g, g.rng("gaussian_nll/mixed_var").uniform(0.1, 2.0, size=4), "float32"))
 
+  # The target may have the input's shape with a last dimension of 1, as
+  # torch.nn.GaussianNLLLoss documents (broadcast along that dimension).
+  def add_target_last1(variant, dtype, red, shape, var_shape, go=False):
+    r = g.rng(f"gaussian_nll/{variant}/{dtype}/{red}")
+    x = r.standard_normal(shape)
+    t = r.standard_normal(shape[:-1] + (1,))
+    _add(g, "gaussian_nll", variant, dtype, red, x, t, {"var": r.uniform(0.1, 2.0, size=var_shape)},
+         grad_output=_grad_output(r, shape, red) if go else None)
+
+  for dtype, red in (("float64", "mean"), ("float64", "sum"), ("float64", "none"),
+                     ("float32", "mean"), ("float32", "none")):
+    add_target_last1("target_last1", dtype, red, (4, 3), (4, 3), go=red != "mean")
+  add_target_last1("target_last1_var_short", "float64", "none", (4, 3), (4,), go=True)
+  add_target_last1("target_last1_var_last1", "float32", "sum", (4, 3), (4, 1), go=True)
+  add_target_last1("target_last1_3d", "float64", "mean", (2, 3, 4), (2, 3, 4))
+  add_target_last1("target_last1_1d", "float32", "none", (5,), (5,), go=True)
+
 
 def _soft_margin_cases(g):
   # exp(-y x) overflows in float64 at x = -800: inf loss, NaN gradient.
@@ -441,6 +461,15 @@ def _ranking_cases(g):
   _add(g, "margin_ranking", "input2_float32", "float64", "none", np.array([0.1, -0.2, 0.3]),
        np.array([1.0, -1.0, 1.0]),
        {"input2": _stored(g, np.array([0.5, 0.25, -0.5]), "float32")})
+  # Same-shape inputs of any rank, element-wise as in PyTorch.
+  for shape, dtype, red in (((4, 3), "float64", "none"), ((4, 3), "float32", "mean"),
+                            ((4, 3), "float64", "sum"), ((2, 3, 2), "float64", "none"),
+                            ((2, 3, 2), "float32", "sum"), ((1, 5), "float32", "none")):
+    variant = f"{len(shape)}d" if shape != (1, 5) else "batch_of_one"
+    r = g.rng(f"margin_ranking/{variant}/{dtype}/{red}")
+    _add(g, "margin_ranking", variant, dtype, red, r.standard_normal(shape), _pm1(r, shape),
+         {"input2": r.standard_normal(shape), "margin": 0.25},
+         grad_output=_grad_output(r, shape, red))
 
 
 def _stored(g, values, dtype):
@@ -510,5 +539,14 @@ def _error_cases(g):
   e("margin_ranking", "input2_missing", "float32", "mean", x6, _pm1(r, 6))
   e("margin_ranking", "target_shape_mismatch", "float64", "none", x6, _pm1(r, 5),
     options={"input2": r.standard_normal(6)})
-  e("margin_ranking", "input_2d", "float32", "mean", x23, np.ones((2, 3)),
+  # Same rank and shape for all three (PyTorch refuses other ranks; we never
+  # broadcast).
+  e("margin_ranking", "target_other_rank", "float32", "mean", x23, np.ones(6),
     options={"input2": t23})
+  e("margin_ranking", "input2_other_rank", "float64", "sum", x23, np.ones((2, 3)),
+    options={"input2": t23.reshape(6)})
+  # gaussian_nll's target broadcasts along its last dimension only.
+  e("gaussian_nll", "target_first_dim_1", "float32", "mean", g43, g43[:1] + 0.5,
+    options={"var": np.ones((4, 3))})
+  e("gaussian_nll", "target_last_dim_short", "float64", "none", g43, g43[:, :2],
+    options={"var": np.ones((4, 3))})
