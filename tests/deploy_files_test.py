@@ -253,7 +253,8 @@ def test_the_kubelet_kills_only_after_the_pause_and_the_grace():
   checked = []
   for path in K8S_FILES:
     for where, pod in k8s_pod_specs(path):
-      [server] = [i for i in k8s_invocations(path) if i.where.startswith(where + " container server")]
+      [server] = [i for i in k8s_invocations(path)
+                  if i.where == f"{where} container server" and i.binary == "loss_server"]
       termination, pause = pod_timings(pod)
       termination = base_termination if termination is None else termination
       pause = base_pause if pause is None else pause

@@ -165,11 +165,7 @@ class Load {
     absl::MutexLock lock(&mu_);
     paused_ = true;
     const bool parked = mu_.AwaitWithTimeout(
-        absl::Condition(
-            +[](Load* l) ABSL_EXCLUSIVE_LOCKS_REQUIRED(l->mu_) {
-              return l->parked_ == kClientThreads;
-            },
-            this),
+        absl::Condition(+[](Load* l) { return l->parked_ == kClientThreads; }, this),
         absl::FromChrono(kPhaseTimeout));
     EXPECT_TRUE(parked) << "the client threads did not pause";
     return parked;
@@ -215,7 +211,7 @@ class Load {
         if (paused_ && !stop_) {
           ++parked_;
           mu_.Await(absl::Condition(
-              +[](Load* l) ABSL_EXCLUSIVE_LOCKS_REQUIRED(l->mu_) { return !l->paused_ || l->stop_; },
+              +[](Load* l) { return !l->paused_ || l->stop_; },
               this));
           --parked_;
         }
