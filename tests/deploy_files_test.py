@@ -129,7 +129,9 @@ def k8s_invocations(path):
           inv.env = k8s_env(c)
         found.append(inv)
       for hook in ("readinessProbe", "livenessProbe", "startupProbe"):
-        found += command_invocations(f"{w} {hook}", c.get(hook, {}).get("exec", {}).get("command"))
+        command = c.get(hook, {}).get("exec", {}).get("command")
+        if command:
+          found += command_invocations(f"{w} {hook}", command)
   return found
 
 
