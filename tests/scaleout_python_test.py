@@ -16,6 +16,7 @@ the kill and the kill are the remainder, which must not be negative.
 """
 
 import atexit
+import json
 import os
 import re
 import shutil
@@ -42,20 +43,8 @@ ANSWERED = 'lossservice_requests_total{rpc="Evaluate",loss="mse",code="OK"}'
 
 # What a client of docker/k8s's headless Service should use (README, "Running
 # in production").
-SERVICE_CONFIG = {
-    "loadBalancingConfig": [{"round_robin": {}}],
-    "healthCheckConfig": {"serviceName": "lossservice.v1.LossService"},
-    "methodConfig": [{
-        "name": [{"service": "lossservice.v1.LossService"}],
-        "retryPolicy": {
-            "maxAttempts": 5,
-            "initialBackoff": "0.01s",
-            "maxBackoff": "0.2s",
-            "backoffMultiplier": 2,
-            "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"],
-        },
-    }],
-}
+with open(os.path.join(REPO, "docker", "service-config.json")) as f:
+  SERVICE_CONFIG = json.load(f)
 # Reconnect to a restarted replica within a fraction of a second (gRPC's
 # default backoff starts at 1 s and grows to 120 s).
 RECONNECT = (("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),

@@ -1,7 +1,7 @@
 // Scale-out on one machine: three loss_server processes on loopback ports and
 // one client channel over all three with gRPC's round_robin policy (an ipv4:
 // target list), a retry policy and client-side health checking in its
-// service config, the way docker/k8s's headless Service is meant to be used.
+// service config (docker/service-config.json, as the README says), the way docker/k8s's headless Service is meant to be used.
 // While client threads send requests:
 //
 //   - one replica is killed (SIGKILL) and restarted on its port: no call
@@ -25,8 +25,10 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -58,23 +60,17 @@ constexpr int kGraceS = 30;
 // rpc="EvaluateStream", when it comes on a stream).
 constexpr char kAnswered[] = R"(lossservice_requests_total{rpc="Evaluate",loss="mse",code="OK"})";
 
-// What a client of the headless Service should use: round_robin over every
-// address, retries of what a dying or draining replica refuses, and
-// client-side health checking so that a NOT_SERVING replica gets no calls.
-constexpr char kServiceConfig[] = R"({
-  "loadBalancingConfig": [{"round_robin": {}}],
-  "healthCheckConfig": {"serviceName": "lossservice.v1.LossService"},
-  "methodConfig": [{
-    "name": [{"service": "lossservice.v1.LossService"}],
-    "retryPolicy": {
-      "maxAttempts": 5,
-      "initialBackoff": "0.01s",
-      "maxBackoff": "0.2s",
-      "backoffMultiplier": 2,
-      "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"]
-    }
-  }]
-})";
+// What a client of the headless Service should use (docker/service-config.json):
+// round_robin over every address, retries of what a dying or draining
+// replica refuses, and client-side health checking so that a NOT_SERVING
+// replica gets no calls.
+std::string ServiceConfig() {
+  std::ifstream in(LOSS_SERVICE_CONFIG);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_NE(text.str().find("round_robin"), std::string::npos) << LOSS_SERVICE_CONFIG;
+  return text.str();
+}
 
 // Waits until done() holds, failing the test after kPhaseTimeout.
 template <typename Done>
@@ -128,7 +124,7 @@ class Load {
     std::vector<std::string> addresses;
     for (int port : ports) addresses.push_back(absl::StrCat("127.0.0.1:", port));
     grpc::ChannelArguments args;
-    args.SetServiceConfigJSON(kServiceConfig);
+    args.SetServiceConfigJSON(ServiceConfig());
     // Reconnect to a restarted replica within a fraction of a second (the
     // default backoff starts at 1 s and grows to 120 s).
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
