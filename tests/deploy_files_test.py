@@ -42,7 +42,7 @@ def helpfull(binary):
   """Every flag `binary --helpfull` lists, with its default as printed."""
   out = subprocess.run([BINARIES[binary], "--helpfull"], capture_output=True, text=True,
                        timeout=30).stdout
-  flags = dict(re.findall(r"^\s+--([a-z0-9_]+) \(.*?\); default: (.*?);$", out, re.M | re.S))
+  flags = dict(re.findall(r"^\s+--([a-z0-9_]+) \(.*?\);\s+default: (.*?);$", out, re.M | re.S))
   assert "address" in flags, f"{binary} --helpfull lists no --address:\n{out}"
   return flags
 
