@@ -204,13 +204,22 @@ def test_killed_replica_is_retried_around_and_takes_calls_again_on_its_port(repl
   load = Load(client)
   victim, survivors = replicas[1], [replicas[0], replicas[2]]
   try:
-    # Every replica takes calls, evenly, and the counters add up.
-    wait_for("100 calls on every replica", lambda: all(r.answered() >= 100 for r in replicas))
+    # Every replica takes calls; then, all connected, evenly; the counters
+    # add up.
+    wait_for("50 calls on every replica", lambda: all(r.answered() >= 50 for r in replicas))
+    warm_calls = load.pause()
+    warm = [r.answered() for r in replicas]
+    assert sum(warm) == warm_calls, warm
+    load.resume()
+    wait_for("100 more calls on every replica",
+             lambda: all(r.answered() >= n + 100 for r, n in zip(replicas, warm)))
     calls = load.pause()
     spread = [r.answered() for r in replicas]
     assert sum(spread) == calls, spread
-    assert all(n * 100 >= calls * 25 for n in spread), f"uneven: {spread}"
-    print(f"spread over {REPLICAS} replicas by /metrics: {spread} ({calls} calls)")
+    share = [n - w for n, w in zip(spread, warm)]
+    assert all(n * 100 >= (calls - warm_calls) * 25 for n in share), f"uneven: {share}"
+    print(f"spread over {REPLICAS} replicas by /metrics: {share} (of {calls - warm_calls} calls "
+          f"after {warm_calls} to warm up)")
     load.resume()
 
     # SIGKILL one while the calls go on: the other two take them all.

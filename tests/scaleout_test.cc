@@ -63,13 +63,18 @@ constexpr char kAnswered[] = R"(lossservice_requests_total{rpc="Evaluate",loss="
 // What a client of the headless Service should use (docker/service-config.json):
 // round_robin over every address, retries of what a dying or draining
 // replica refuses, and client-side health checking so that a NOT_SERVING
-// replica gets no calls.
-std::string ServiceConfig() {
+// replica gets no calls. Without `health_check`, the same but its
+// healthCheckConfig: a client that keeps sending to a draining replica until
+// the replica closes its connection.
+std::string ServiceConfig(bool health_check) {
   std::ifstream in(LOSS_SERVICE_CONFIG);
   std::stringstream text;
   text << in.rdbuf();
-  EXPECT_NE(text.str().find("round_robin"), std::string::npos) << LOSS_SERVICE_CONFIG;
-  return text.str();
+  std::string config = text.str();
+  const size_t line = config.find("  \"healthCheckConfig\"");
+  EXPECT_NE(line, std::string::npos) << LOSS_SERVICE_CONFIG;
+  if (!health_check && line != std::string::npos) config.erase(line, config.find('\n', line) + 1 - line);
+  return config;
 }
 
 // Waits until done() holds, failing the test after kPhaseTimeout.
@@ -120,11 +125,11 @@ class Replica {
 // thread between two calls.
 class Load {
  public:
-  explicit Load(const std::vector<int>& ports) : request_(Request()) {
+  Load(const std::vector<int>& ports, bool health_check) : request_(Request()) {
     std::vector<std::string> addresses;
     for (int port : ports) addresses.push_back(absl::StrCat("127.0.0.1:", port));
     grpc::ChannelArguments args;
-    args.SetServiceConfigJSON(ServiceConfig());
+    args.SetServiceConfigJSON(ServiceConfig(health_check));
     // Reconnect to a restarted replica within a fraction of a second (the
     // default backoff starts at 1 s and grows to 120 s).
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
@@ -260,29 +265,49 @@ class ScaleOutTest : public ::testing::Test {
       ASSERT_NO_FATAL_FAILURE(replicas_.back()->Start(0, i == 1 ? kGraceS : 10));
       ports_.push_back(replicas_.back()->port());
     }
-    load_ = std::make_unique<Load>(ports_);
+    load_ = std::make_unique<Load>(ports_, HealthCheck());
     load_->Start();
-    ASSERT_TRUE(WaitFor("100 calls on every replica", [&] {
+    // Every replica takes calls; then, all connected, round_robin shares
+    // them out evenly, and every replica's counter is exact.
+    ASSERT_TRUE(WaitFor("50 calls on every replica", [&] {
       for (int port : ports_) {
-        if (load_->answered_by(port) < 100) return false;
+        if (load_->answered_by(port) < 50) return false;
       }
       return true;
     })) << Counts(load_->by_port());
-    // Every replica's counter is exact, and round_robin shares the calls
-    // out evenly.
     ASSERT_TRUE(load_->Pause());
-    const std::map<int, int64_t> metrics = Scrapes();
-    const int64_t total = load_->answered();
-    int64_t sum = 0;
-    for (const auto& [port, count] : metrics) {
-      sum += count;
-      EXPECT_GE(count * 100, total * 25) << "uneven: " << Counts(metrics);
-    }
-    EXPECT_EQ(metrics, load_->by_port());
-    EXPECT_EQ(sum, total);
-    std::printf("spread over %d replicas by /metrics: %s (%lld calls)\n", kReplicas,
-                Counts(metrics).c_str(), static_cast<long long>(total));
+    const std::map<int, int64_t> warm = Scrapes();
+    const int64_t warm_total = load_->answered();
+    ExpectExact(warm, warm_total);
     load_->Resume();
+    ASSERT_TRUE(WaitFor("100 more calls on every replica", [&] {
+      for (int port : ports_) {
+        if (load_->answered_by(port) < warm.at(port) + 100) return false;
+      }
+      return true;
+    })) << Counts(load_->by_port());
+    ASSERT_TRUE(load_->Pause());
+    std::map<int, int64_t> metrics = Scrapes();
+    const int64_t total = load_->answered();
+    ExpectExact(metrics, total);
+    std::map<int, int64_t> spread;
+    for (const auto& [port, count] : metrics) spread[port] = count - warm.at(port);
+    for (const auto& [port, count] : spread) {
+      EXPECT_GE(count * 100, (total - warm_total) * 25) << "uneven: " << Counts(spread);
+    }
+    std::printf("spread over %d replicas by /metrics: %s (of %lld calls after %lld to warm up)\n",
+                kReplicas, Counts(spread).c_str(), static_cast<long long>(total - warm_total),
+                static_cast<long long>(warm_total));
+    load_->Resume();
+  }
+
+  // The counters, scraped while the clients are paused, are what the
+  // clients saw each replica answer, and add up to every call made.
+  void ExpectExact(const std::map<int, int64_t>& metrics, int64_t total) {
+    EXPECT_EQ(metrics, load_->by_port());
+    int64_t sum = 0;
+    for (const auto& [port, count] : metrics) sum += count;
+    EXPECT_EQ(sum, total);
   }
 
   void TearDown() override {
@@ -296,6 +321,11 @@ class ScaleOutTest : public ::testing::Test {
                   failures.size());
     }
   }
+
+  // Whether the clients' channel watches each replica's health.
+  virtual bool HealthCheck() const { return true; }
+
+  void SigtermWhileClientsSend();
 
   // Every running replica's answered Evaluate requests, by its port.
   std::map<int, int64_t> Scrapes(int except_port = -1) {
@@ -350,7 +380,8 @@ TEST_F(ScaleOutTest, KilledReplicaIsRetriedAroundAndTakesCallsAgainOnItsPort) {
               port, Counts(metrics).c_str(), static_cast<long long>(before_kill));
 }
 
-TEST_F(ScaleOutTest, ReplicaGivenSigtermDrainsWithoutAFailedCallAndExits0WithinItsGrace) {
+// SIGTERM to one replica while it holds an open stream; the clients send on.
+void ScaleOutTest::SigtermWhileClientsSend() {
   Replica& victim = *replicas_[1];
   const int port = victim.port();
   // A stream the replica accepts before the signal, on a connection of its own.
@@ -381,10 +412,7 @@ TEST_F(ScaleOutTest, ReplicaGivenSigtermDrainsWithoutAFailedCallAndExits0WithinI
   const test::Scrape drained = victim.Scrape();
   std::map<int, int64_t> metrics = Scrapes(port);
   metrics[port] = static_cast<int64_t>(drained[kAnswered]);
-  EXPECT_EQ(metrics, load_->by_port());
-  int64_t sum = 0;
-  for (const auto& [p, count] : metrics) sum += count;
-  EXPECT_EQ(sum, load_->answered());
+  ExpectExact(metrics, load_->answered());
   EXPECT_EQ(drained[R"(lossservice_requests_total{rpc="EvaluateStream",loss="mse",code="OK"})"], 2);
   std::printf(
       "SIGTERM to %d: by /metrics %s; the draining one refused %.0f calls (UNAVAILABLE, "
@@ -407,6 +435,30 @@ TEST_F(ScaleOutTest, ReplicaGivenSigtermDrainsWithoutAFailedCallAndExits0WithinI
   std::printf("exit status %d, %lld ms after SIGTERM (grace %d s)\n", status,
               static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()),
               kGraceS);
+}
+
+TEST_F(ScaleOutTest, ReplicaGivenSigtermDrainsWithoutAFailedCallAndExits0WithinItsGrace) {
+  SigtermWhileClientsSend();
+}
+
+// Clients that do not watch health keep picking the draining replica until
+// it closes its connections: every such call is refused (UNAVAILABLE) and
+// retried on another, and none should fail when the replica shuts down.
+//
+// Disabled: about one run in six, one call of some 10,000 ends CANCELLED.
+// Under continuous calls the drain never sees its quiet moment and shuts the
+// server down while calls arrive, and gRPC 1.51's Shutdown cancels a call
+// whose headers it is still processing (LossServer::Drain says so); no retry
+// policy retries CANCELLED. Clients with healthCheckConfig (the test above)
+// stop sending first. Run it with --gtest_also_run_disabled_tests.
+class ScaleOutWithoutHealthCheckTest : public ScaleOutTest {
+ protected:
+  bool HealthCheck() const override { return false; }
+};
+
+TEST_F(ScaleOutWithoutHealthCheckTest,
+       DISABLED_ReplicaGivenSigtermRefusesWhatStillComesWithoutAFailedCall) {
+  SigtermWhileClientsSend();
 }
 
 }  // namespace
