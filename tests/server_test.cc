@@ -405,12 +405,19 @@ TEST(DeadlineTest, AnExpiredRequestFreesThePoolAtOnce) {
   HeldPool pool;
   test::TestServer server({.compute_pool = &pool.pool()});
   const grpc::ByteBuffer big = test::ToBuffer(test::BigCrossEntropy(4096, 1000));
-  Burst expiring(server.channel());
-  expiring.Start(kEvaluate, big, std::chrono::milliseconds(1));
-  EXPECT_EQ(expiring.Await()[0].status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
-  // The server has seen it end: on arrival, while uploading, or waiting.
-  ASSERT_TRUE(WaitFor(server.server(),
-                      [](const ServerStats& s) { return s.not_started + s.cancelled >= 1; }));
+  // The server sees it end: on arrival, while uploading, or waiting. On a
+  // loaded machine the 1 ms can pass before the call leaves the client (the
+  // server never hears of it then): up to 5 tries, until one reaches it.
+  bool seen = false;
+  for (int attempt = 0; attempt < 5 && !seen; ++attempt) {
+    Burst expiring(server.channel());
+    expiring.Start(kEvaluate, big, std::chrono::milliseconds(1));
+    EXPECT_EQ(expiring.Await()[0].status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+    seen = WaitFor(
+        server.server(), [](const ServerStats& s) { return s.not_started + s.cancelled >= 1; },
+        std::chrono::seconds(5));
+  }
+  ASSERT_TRUE(seen) << "no 1 ms call reached the server in 5 tries";
   Burst next(server.channel());
   next.Start(kEvaluate, test::ToBuffer(Mse(Floats({1}, {3}), Floats({1}, {1}))));
   pool.Release();
@@ -421,8 +428,8 @@ TEST(DeadlineTest, AnExpiredRequestFreesThePoolAtOnce) {
   EXPECT_EQ(r.loss().float_values(0), 4.0f);
   ASSERT_TRUE(WaitFor(server.server(), Idle));
   const ServerStats stats = server.server().stats();
-  EXPECT_EQ(stats.started, 1) << "the expired request was computed";
-  EXPECT_EQ(stats.not_started, 1);
+  EXPECT_EQ(stats.started, 1) << "an expired request was computed";
+  EXPECT_GE(stats.not_started, 1);  // a try that arrived after its 5 s counts too
 }
 
 // The same with a request the client cancels while it waits for the pool.

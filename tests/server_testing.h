@@ -264,8 +264,9 @@ class Burst {
 
 // Waits (polling the server's counters) until `done` holds; false after 30 s.
 template <typename Done>
-bool WaitFor(LossServer& server, Done done) {
-  const Clock::time_point until = Clock::now() + std::chrono::seconds(30);
+bool WaitFor(LossServer& server, Done done,
+             std::chrono::seconds timeout = std::chrono::seconds(30)) {
+  const Clock::time_point until = Clock::now() + timeout;
   while (!done(server.stats())) {
     if (Clock::now() > until) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
