@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "core/activation.h"
 #include "core/loss.h"
 #include "lossservice/v1/loss_service.pb.h"
@@ -16,10 +17,24 @@
 namespace lossservice {
 namespace {
 
-// "FLOAT32[2,3]"; "" for a tensor the request does not have.
-std::string Describe(bool has, const v1::Tensor& t) {
+// "FLOAT32[2,3]" (the dtype as declared, else that of the typed values);
+// "" for a tensor the request does not have.
+// `wire`: where the parser left the values.
+std::string Describe(bool has, const v1::Tensor& t, const WireTensors& wire) {
   if (!has) return {};
-  return absl::StrCat(v1::DataType_Name(t.dtype()), "[", absl::StrJoin(t.shape(), ","), "]");
+  v1::DataType dtype = t.dtype();
+  if (dtype == v1::DATA_TYPE_UNSPECIFIED) {
+    const TensorValues* at = wire.Find(&t);
+    const TensorValues v = at != nullptr ? *at : ValuesOf(t);
+    dtype = v.float_values.count    ? v1::DATA_TYPE_FLOAT32
+            : v.double_values.count ? v1::DATA_TYPE_FLOAT64
+            : v.int64_values.count  ? v1::DATA_TYPE_INT64
+            : v.int32_values.count  ? v1::DATA_TYPE_INT32
+                                    : v1::DATA_TYPE_UNSPECIFIED;
+  }
+  absl::string_view name = v1::DataType_Name(dtype);
+  absl::ConsumePrefix(&name, "DATA_TYPE_");
+  return absl::StrCat(name, "[", absl::StrJoin(t.shape(), ","), "]");
 }
 
 std::string SerializedLosses() {
@@ -121,9 +136,9 @@ struct EvaluateRpc {
     return EvaluateResponseMessage(out, core.compute_grad, request_id);
   }
   static uint8_t Loss(const Request& q) { return LossLabel::OfLoss(q.loss_case()); }
-  static void Describe(const Request& q, LossService::Result* r) {
-    r->input = lossservice::Describe(q.has_input(), q.input());
-    r->target = lossservice::Describe(q.has_target(), q.target());
+  static void Describe(const Request& q, const WireTensors& wire, LossService::Result* r) {
+    r->input = lossservice::Describe(q.has_input(), q.input(), wire);
+    r->target = lossservice::Describe(q.has_target(), q.target(), wire);
   }
 };
 
@@ -142,8 +157,8 @@ struct ActivateRpc {
     return ActivateResponseMessage(out);
   }
   static uint8_t Loss(const Request& q) { return LossLabel::OfActivation(q.activation()); }
-  static void Describe(const Request& q, LossService::Result* r) {
-    r->input = lossservice::Describe(q.has_input(), q.input());
+  static void Describe(const Request& q, const WireTensors& wire, LossService::Result* r) {
+    r->input = lossservice::Describe(q.has_input(), q.input(), wire);
   }
 };
 
@@ -181,7 +196,7 @@ LossService::Result Serve(grpc::ByteBuffer* bytes, const StopCondition& stop, Th
     run.Finish(Rpc::Compute(*core, out, run.ctx()), &r);
     if (r.status.ok()) r.response = Rpc::Respond(out, *core, r.request_id);
   }();
-  if (parsed_any && AccessLogged(r.status.error_code())) Rpc::Describe(parsed.message(), &r);
+  if (parsed_any && AccessLogged(r.status.error_code())) Rpc::Describe(parsed.message(), parsed.wire(), &r);
   return r;
 }
 

@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
 # The shipped binaries end to end: loss_server picks a free port and says so,
 # answers health and the seed walk-through through loss_client, refuses a
-# request over --max_message_mb, and exits 0 on SIGTERM after draining.
+# request over --max_message_mb, and exits 0 on SIGTERM after draining;
+# --version.
 # Usage: binaries_test.sh LOSS_SERVER LOSS_CLIENT
 set -euo pipefail
-server=$1 client=$2
+server=$1 client=$2 pid=
 log=$(mktemp) out=$(mktemp) big=$(mktemp)
 trap 'kill "$pid" 2>/dev/null || true; rm -f "$log" "$out" "$big"' EXIT
 fail() { echo "FAIL: $*" >&2; cat "$log" >&2; exit 1; }
+
+# --version: the version of CMakeLists.txt, the git revision, the compiler
+# and the libraries; exit 0.
+version=$(sed -n 's/^project(lossservice VERSION \([0-9.]*\).*/\1/p' "$(dirname "$0")/../CMakeLists.txt")
+"$server" --version >"$out" || fail "--version: exit status $?"
+[ "$(head -1 "$out")" = "loss_server $version" ] || fail "--version said: $(cat "$out")"
+for field in revision compiler grpc protobuf highway; do
+  grep -q "^  $field: ." "$out" || fail "--version has no $field: $(cat "$out")"
+done
 
 "$server" --address 127.0.0.1:0 --max_message_mb 1 --log_level info >"$log" 2>&1 &
 pid=$!

@@ -389,5 +389,49 @@ TEST(SigtermTest, EveryAcceptedCallOfABurstGetsItsAnswer) {
   EXPECT_NE(server.log().find("drained in"), std::string::npos) << server.log();
 }
 
+// A call accepted (its headers) whose message never comes: when a grace of
+// 1 s runs out it is cancelled, its client gets UNAVAILABLE, the log says
+// so at error, and the exit status is 3.
+TEST(SigtermTest, AGraceThatRunsOutExitsNonZero) {
+  test::ServerProcess server;
+  ASSERT_NO_FATAL_FAILURE(
+      server.Start({"--compute_threads=1", "--shutdown_grace_s=1", "--metrics_address=127.0.0.1:0"}));
+  ManualCall stalled(test::Connect(server.address()), kEvaluate);
+  const auto until = Clock::now() + std::chrono::seconds(10);
+  while (test::Scrape(test::HttpGet(server.metrics_port(), "/metrics"))
+             ["lossservice_admitted_total"] < 1) {
+    ASSERT_LT(Clock::now(), until) << "the call never arrived";
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  const Clock::time_point start = Clock::now();
+  server.Signal(SIGTERM);
+  std::vector<std::string> responses;
+  const grpc::Status s = stalled.Await(&responses);
+  const int status = server.Wait();
+  const auto took = Clock::now() - start;
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_TRUE(responses.empty());
+  EXPECT_EQ(status, 3) << server.log();
+  EXPECT_GE(took, std::chrono::milliseconds(1000));
+  EXPECT_LT(took, std::chrono::milliseconds(5000));
+  EXPECT_NE(server.log().find("the grace of 1s ran out with 1 call still running: they were "
+                              "cancelled"),
+            std::string::npos)
+      << server.log();
+}
+
+// SIGINT drains as SIGTERM does: an idle server exits 0 at once.
+TEST(SigtermTest, SigintDrainsToo) {
+  test::ServerProcess server;
+  ASSERT_NO_FATAL_FAILURE(server.Start({}));
+  const Clock::time_point start = Clock::now();
+  server.Signal(SIGINT);
+  EXPECT_EQ(server.Wait(), 0) << server.log();
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(3));
+  EXPECT_NE(server.log().find("received SIGINT, shutting down"), std::string::npos)
+      << server.log();
+  EXPECT_NE(server.log().find("drained in"), std::string::npos) << server.log();
+}
+
 }  // namespace
 }  // namespace lossservice

@@ -24,6 +24,7 @@
 #include "absl/strings/str_split.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/support/client_interceptor.h"
 #include "gtest/gtest.h"
 
 namespace lossservice::test {
@@ -229,13 +230,47 @@ std::string TestServer::address() const { return absl::StrCat("127.0.0.1:", serv
 
 std::shared_ptr<grpc::Channel> TestServer::NewConnection() const { return Connect(address()); }
 
+namespace {
+// Adds "authorization: <value>" to every call's metadata.
+class Authorization final : public grpc::experimental::Interceptor {
+ public:
+  explicit Authorization(const std::string& value) : value_(value) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->insert({"authorization", value_});
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string value_;
+};
+class AuthorizationFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit AuthorizationFactory(std::string value) : value_(std::move(value)) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo*) override {
+    return new Authorization(value_);
+  }
+
+ private:
+  const std::string value_;
+};
+}  // namespace
+
 std::shared_ptr<grpc::Channel> Connect(const std::string& address,
-                                       std::shared_ptr<grpc::ChannelCredentials> credentials) {
+                                       std::shared_ptr<grpc::ChannelCredentials> credentials,
+                                       const std::string& authorization) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address, std::move(credentials), args);
+  if (authorization.empty()) return grpc::CreateCustomChannel(address, std::move(credentials), args);
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<AuthorizationFactory>(authorization));
+  return grpc::experimental::CreateCustomChannelWithInterceptors(
+      address, std::move(credentials), args, std::move(interceptors));
 }
 
 grpc::Status CheckHealth(const std::shared_ptr<grpc::Channel>& channel, const std::string& service,
@@ -311,7 +346,7 @@ ServerProcess::~ServerProcess() {
   std::remove(log_path_.c_str());
 }
 
-void ServerProcess::Start(const std::vector<std::string>& flags) {
+void ServerProcess::Start(const std::vector<std::string>& flags, const std::string& host) {
   std::vector<std::string> args = {LOSS_SERVER_PATH, "--address=127.0.0.1:0"};
   args.insert(args.end(), flags.begin(), flags.end());
   std::vector<char*> argv;
@@ -327,7 +362,8 @@ void ServerProcess::Start(const std::vector<std::string>& flags) {
   const bool metrics = std::any_of(flags.begin(), flags.end(), [](const std::string& f) {
     return f.rfind("--metrics_address", 0) == 0;
   });
-  const std::regex listening(R"(listening on 127\.0\.0\.1:(\d+))");
+  const std::regex listening("lossservice listening on " +
+                             std::regex_replace(host, std::regex(R"(\.)"), R"(\.)") + R"(:(\d+))");
   const std::regex metrics_listening(R"(metrics listening on http://[^:]+:(\d+)/metrics)");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < deadline) {

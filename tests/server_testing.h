@@ -82,10 +82,13 @@ grpc::Status RawUnary(const std::shared_ptr<grpc::Channel>& channel, const std::
                       const grpc::ByteBuffer& request, std::string* out,
                       std::chrono::milliseconds timeout = std::chrono::milliseconds(30000));
 
-/// A channel of its own connection to `address`, without message limits.
+/// A channel of its own connection to `address`, without message limits;
+/// every call on it sends `authorization` as its "authorization" metadata
+/// (e.g. "Bearer s3cret"), unless it is empty.
 std::shared_ptr<grpc::Channel> Connect(
     const std::string& address,
-    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials());
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials(),
+    const std::string& authorization = "");
 
 /// grpc.health.v1.Health/Check for `service` ("" for the server): the
 /// call's status, and the serving status in `*out` when OK.
@@ -120,9 +123,10 @@ class ServerProcess {
   ServerProcess();
   ~ServerProcess();  // SIGKILL if still running
   /// Starts `loss_server --address=127.0.0.1:0 <flags>` and waits (10 s at
-  /// most) for its log to say where it listens; also where its metrics
-  /// listen, when `flags` has --metrics_address.
-  void Start(const std::vector<std::string>& flags);
+  /// most) for its log to say where it listens (on `host`, which a later
+  /// --address in `flags` may change); also where its metrics listen, when
+  /// `flags` has --metrics_address.
+  void Start(const std::vector<std::string>& flags, const std::string& host = "127.0.0.1");
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }
   std::string address() const;
