@@ -70,7 +70,8 @@ wait_listening() {  # container, address pattern -> prints the port
 }
 
 # Sends SIGTERM (podman stop: the image's STOPSIGNAL; or podman kill) and
-# checks exit status 0 within the grace and the server's shutdown lines.
+# checks exit status 0 within the grace and the server's drain lines (no
+# client calls by then: nothing refused).
 check_stop() {
   local c=$1 how=$2 start elapsed status
   start=$(date +%s%N)
@@ -84,6 +85,10 @@ check_stop() {
   [ "$elapsed" -le $((GRACE_S * 1000)) ] || fail "$c: exit after $elapsed ms, over the ${GRACE_S} s grace"
   podman logs "$c" >"$out" 2>&1
   grep -q "received SIGTERM, shutting down" "$out" || fail "$c: no SIGTERM line"
+  grep -q "draining: health NOT_SERVING, new calls refused (UNAVAILABLE)" "$out" ||
+    fail "$c: no drain line"
+  grep -Eq "drained in [0-9.]+ ms: every accepted call finished; 0 refused while draining" "$out" ||
+    fail "$c: the drain did not end with every call finished: $(grep -i drain "$out")"
   echo "$c: SIGTERM ($how) -> exit status 0 after $elapsed ms"
   passed=$((passed + 1))
 }

@@ -11,10 +11,14 @@
 //      resources and passes 1 and 2;
 //   4. what no schema sees: selectors that select the Deployment's pods,
 //      Service target ports the container declares, gRPC probes on the gRPC
-//      port, a termination grace that covers the preStop pause plus
-//      --shutdown_grace_s, an autoscaler and a disruption budget that fit.
+//      port (on the plaintext --health_address port with TLS), the files of
+//      --tls_* and --auth_token_file on mounted volumes, a termination grace
+//      over the preStop pause plus --shutdown_grace_s, an autoscaler and a
+//      disruption budget that fit;
+//   5. each variant (a kustomization over docker/k8s, e.g. docker/k8s-tls),
+//      rendered: the same resources, passing 1, 2 and 4.
 //
-//   node validate.mjs K8S_DIR [RENDERED_YAML]
+//   node validate.mjs K8S_DIR [RENDERED_YAML [NAME=RENDERED_VARIANT_YAML...]]
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -22,9 +26,9 @@ import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const [k8sDir, renderedFile] = process.argv.slice(2);
+const [k8sDir, renderedFile, ...variants] = process.argv.slice(2);
 if (!k8sDir) {
-  console.error("usage: node validate.mjs K8S_DIR [RENDERED_YAML]");
+  console.error("usage: node validate.mjs K8S_DIR [RENDERED_YAML [NAME=RENDERED_VARIANT_YAML...]]");
   process.exit(2);
 }
 
@@ -153,10 +157,28 @@ function checkConsistency(resources, where) {
   }
   const ports = new Map((server.ports ?? []).map((p) => [p.name, p.containerPort]));
   if (!ports.has("grpc")) fail(w, "the server container has no port named grpc");
+  // The kubelet's gRPC probe speaks plaintext only: with TLS it must ask the
+  // plaintext health listener (--health_address), declared as port "health".
+  const healthAddress = flagValue(server, "health_address");
+  const tls = flagValue(server, "tls_cert");
+  if (tls && !healthAddress) fail(w, "--tls_cert without --health_address: the kubelet's gRPC probes cannot speak TLS");
+  const probed = healthAddress ? "health" : "grpc";
+  if (healthAddress && ports.get("health") !== Number(healthAddress.split(":").pop())) {
+    fail(w, `--health_address=${healthAddress} is not the container port named health`);
+  }
   for (const probe of ["readinessProbe", "livenessProbe"]) {
     const grpc = server[probe]?.grpc;
     if (!grpc) fail(w, `${probe} is not a gRPC health probe`);
-    else if (grpc.port !== ports.get("grpc")) fail(w, `${probe} probes port ${grpc.port}, not grpc`);
+    else if (grpc.port !== ports.get(probed)) fail(w, `${probe} probes port ${grpc.port}, not ${probed}`);
+  }
+  // Files the server reads (certificates, keys, the token) come from mounted volumes.
+  const volumes = new Set((pod.spec?.volumes ?? []).map((v) => v.name));
+  for (const flag of ["tls_cert", "tls_key", "tls_client_ca", "auth_token_file"]) {
+    const file = flagValue(server, flag);
+    if (!file) continue;
+    const mount = (server.volumeMounts ?? []).find((m) => file.startsWith(`${m.mountPath.replace(/\/$/, "")}/`));
+    if (!mount) fail(w, `--${flag}=${file} is on no volumeMount (the root filesystem is read-only)`);
+    else if (!volumes.has(mount.name)) fail(w, `volumeMount ${mount.name} (for --${flag}) names no volume`);
   }
   if (server.readinessProbe?.grpc && server.readinessProbe.grpc.service !== "lossservice.v1.LossService") {
     fail(w, "readinessProbe should ask for lossservice.v1.LossService (NOT_SERVING while draining)");
@@ -169,10 +191,13 @@ function checkConsistency(resources, where) {
     : Number(preStop?.exec?.command?.[0] === "sleep" ? preStop.exec.command[1] : NaN);
   if (!Number.isInteger(pause)) fail(w, "no preStop pause (sleep N)");
   const termination = pod.spec?.terminationGracePeriodSeconds;
-  if (Number.isInteger(grace) && Number.isInteger(pause) && !(termination >= pause + grace)) {
+  // The kubelet's SIGKILL comes terminationGracePeriodSeconds after the
+  // preStop hook starts: it must leave the drain its whole grace, and the
+  // exit a moment after it.
+  if (Number.isInteger(grace) && Number.isInteger(pause) && !(termination > pause + grace)) {
     fail(
       w,
-      `terminationGracePeriodSeconds ${termination} < preStop ${pause} s + --shutdown_grace_s ${grace}`,
+      `terminationGracePeriodSeconds ${termination} <= preStop ${pause} s + --shutdown_grace_s ${grace}`,
     );
   }
   for (const env of server.env ?? []) {
@@ -236,18 +261,21 @@ checkConsistency(
 );
 let summary = `${present.length} files, ${docs.length} resources`;
 
-if (renderedFile) {
-  const rendered = parseDocuments("rendered", fs.readFileSync(renderedFile, "utf8"));
+// The kustomization's rendering, then each variant's (docker/k8s-tls): the
+// same resources, each valid.
+for (const [name, file] of [["rendered", renderedFile], ...variants.map((v) => v.split("="))]) {
+  if (!file) continue;
+  const rendered = parseDocuments(name, fs.readFileSync(file, "utf8"));
   await validateSchemas(rendered);
   checkUnknownFields(rendered);
   checkConsistency(
     rendered.map((d) => d.value),
-    "rendered",
+    name,
   );
   const want = docs.map((d) => key(d.value)).sort().join(", ");
   const got = rendered.map((d) => key(d.value)).sort().join(", ");
-  if (want !== got) fail("rendered", `holds ${got}; the files hold ${want}`);
-  summary += `; the kustomization renders the same ${rendered.length}`;
+  if (want !== got) fail(name, `holds ${got}; the files hold ${want}`);
+  summary += name === "rendered" ? `; the kustomization renders the same ${rendered.length}` : `; ${name} too`;
 }
 
 if (errors.length) {
