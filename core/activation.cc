@@ -83,7 +83,9 @@ absl::Status Activate(const ActivationRequest& r, OutputAllocator& out,
   internal::DispatchFloat(r.input.dtype, [&]<typename T>() {
     T* y = static_cast<T*>(out.Allocate(OutputAllocator::Slot::kOutput,
                                         internal::FloatDType<T>(), r.input.shape));
-    ComputeActivation<T>(r, along, y, ctx);
+    // An empty input has nothing to compute, however many rows its other
+    // dimensions count ([2^26, 16, 0] along its last dim: 2^30 rows of 0).
+    if (r.input.numel() > 0) ComputeActivation<T>(r, along, y, ctx);
   });
   return absl::OkStatus();
 }
