@@ -36,6 +36,14 @@ const std::vector<Regression>& Regressions() {
       // return.
       {Target::kActivate, "softmax of an empty input with 1.7e9 empty rows",
        "\x08\x02\x12\x0a\x0a\x06\x80\x80\x80\x33\x10\x00\x10\x01"s},
+      // Lengths written in 6 bytes (80 80 80 80 80 00, the value 0): our
+      // parser read varints of up to 10 bytes as lengths and accepted them;
+      // protobuf's ReadSize takes at most 5 bytes below 2^31 and refuses.
+      // Now lengths and tags are read by protobuf's rules.
+      {Target::kEvaluate, "a 6-byte length of an EvaluateRequest field",
+       "\x2a\x80\x80\x80\x80\x80\x00\x80\x80\x40\x32"s},
+      {Target::kActivate, "a 6-byte length of an ActivateRequest field",
+       "\x08\x00\x12\x80\x80\x80\x80\x80\x00\xa0\xc8\xeb\x85\x7c\xcc\xe1\x7f\x10\x2a"s},
   };
   return *regressions;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -122,6 +123,8 @@ class Parser {
   }
   bool ReadVarint(size_t end, uint64_t* v, const Path* path, absl::string_view field);
   bool ReadLength(size_t end, size_t* length, const Path* path, absl::string_view field);
+  // A tag as protobuf reads one: at most 5 bytes, kept to its low 32 bits.
+  bool ReadTag(size_t end, uint64_t* tag, const Path* path);
   bool SkipField(uint64_t tag, size_t end, int depth, const Path* path, absl::string_view field);
   // Skips the field whose tag was read at `field_start` and hands its bytes
   // to protobuf's parser to merge into `message`.
@@ -165,9 +168,24 @@ bool Parser::ReadVarint(size_t end, uint64_t* v, const Path* path, absl::string_
   return true;
 }
 
+bool Parser::ReadTag(size_t end, uint64_t* tag, const Path* path) {
+  const size_t start = r_.position();
+  if (!ReadVarint(end, tag, path, "tag")) return false;
+  if (r_.position() - start > 5) return Fail(path, "tag", "a tag is longer than 5 bytes");
+  *tag = static_cast<uint32_t>(*tag);
+  return true;
+}
+
 bool Parser::ReadLength(size_t end, size_t* length, const Path* path, absl::string_view field) {
+  const size_t start = r_.position();
   uint64_t n;
   if (!ReadVarint(end, &n, path, field)) return false;
+  // As protobuf's ReadSize: at most 5 bytes, below 2^31 less its 16 slop
+  // bytes.
+  if (r_.position() - start > 5) return Fail(path, field, "a length is longer than 5 bytes");
+  if (n > static_cast<uint64_t>(std::numeric_limits<int32_t>::max() - 16)) {
+    return Fail(path, field, absl::StrCat("length ", n, " is 2 GiB or more"));
+  }
   const size_t left = end - r_.position();
   if (n > left) {
     return Fail(
@@ -208,7 +226,7 @@ bool Parser::SkipField(uint64_t tag, size_t end, int depth, const Path* path,
         if (r_.position() >= end) {
           return Fail(path, field, "a group has no end-group tag before the end of its message");
         }
-        if (!ReadVarint(end, &inner, path, field)) return false;
+        if (!ReadTag(end, &inner, path)) return false;
         if ((inner & 7) == wire::kEndGroup) {
           if ((inner >> 3) != (tag >> 3)) {
             return Fail(path, field,
@@ -326,7 +344,7 @@ bool Parser::ParseTensor(size_t end, v1::Tensor* t, const Path* path) {
   while (r_.position() < end) {
     const SliceReader field_start = r_;
     uint64_t tag;
-    if (!ReadVarint(end, &tag, path, "tag")) return false;
+    if (!ReadTag(end, &tag, path)) return false;
     const uint64_t number = tag >> 3;
     const uint32_t type = static_cast<uint32_t>(tag & 7);
     if (number == 0) return Fail(path, "tag", "field number 0 is not allowed");
@@ -421,7 +439,7 @@ bool Parser::ParseMessage(size_t end, pb::Message* message, const Path* path) {
   while (r_.position() < end) {
     const SliceReader field_start = r_;
     uint64_t tag;
-    if (!ReadVarint(end, &tag, path, "tag")) return false;
+    if (!ReadTag(end, &tag, path)) return false;
     const uint64_t number = tag >> 3;
     if (number == 0) return Fail(path, "tag", "field number 0 is not allowed");
     const Schema::Field* f = schema.Find(type, number);

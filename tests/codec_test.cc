@@ -288,6 +288,14 @@ TEST(RequestParserTest, UnusualEncodingsParseAsProtobufDoes) {
       {"raw_data twice", bytes(raw1) + bytes(raw2)},
       {"unpacked values", unpacked + unpacked},
       {"unknown fields", unknown + bytes(a)},
+      // A length in 5 bytes (the most protobuf reads), and tags in 5 bytes
+      // whose bits above 32 protobuf drops: request_id (field 6), and
+      // raw_data (field 7) inside a tensor.
+      {"5-byte lengths and tags",
+       std::string("\x0a\x8a\x80\x80\x80\x00\xba\x80\x80\x80\x70\x04"
+                   "abcd",
+                   16) +
+           std::string("\xb2\x80\x80\x80\x10\x02id", 8) + bytes(a)},
   };
   uint32_t seed = 100;
   for (const auto& [name, encoded] : cases) {
@@ -384,6 +392,14 @@ TEST(RequestParserTest, MalformedBytesAreRefusedWithWhatFailed) {
       {"field number 0", std::string("\x00\x01", 2), "tag: field number 0 is not allowed"},
       {"invalid wire type", "\x0f", "input: invalid wire type 7"},
       {"overlong varint", long_varint, "reduction: a varint is truncated or longer than 10 bytes"},
+      {"length in 6 bytes", std::string("\x0a\x80\x80\x80\x80\x80\x00", 7),
+       "input: a length is longer than 5 bytes"},
+      {"length of 2 GiB", std::string("\x0a\x80\x80\x80\x80\x08", 6),
+       "input: length 2147483648 is 2 GiB or more"},
+      {"tag in 6 bytes", std::string("\xb2\x80\x80\x80\x80\x00\x00", 7),
+       "tag: a tag is longer than 5 bytes"},
+      {"tag in 6 bytes in a tensor", std::string("\x0a\x07\xba\x80\x80\x80\x80\x00\x00", 9),
+       "input.tag: a tag is longer than 5 bytes"},
       {"unclosed group", "\x0b\x08\x01",
        "input: a group has no end-group tag before the end of its message"},
       {"mismatched group", "\x0b\x14", "input: group 1 is closed by end-group 2"},
