@@ -184,7 +184,9 @@ bool Parser::ReadLength(size_t end, size_t* length, const Path* path, absl::stri
   // bytes.
   if (r_.position() - start > 5) return Fail(path, field, "a length is longer than 5 bytes");
   if (n > static_cast<uint64_t>(std::numeric_limits<int32_t>::max() - 16)) {
-    return Fail(path, field, absl::StrCat("length ", n, " is 2 GiB or more"));
+    return Fail(path, field,
+                absl::StrCat("length ", n, " is above protobuf's limit of ",
+                             std::numeric_limits<int32_t>::max() - 16, " bytes"));
   }
   const size_t left = end - r_.position();
   if (n > left) {

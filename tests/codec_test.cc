@@ -395,7 +395,7 @@ TEST(RequestParserTest, MalformedBytesAreRefusedWithWhatFailed) {
       {"length in 6 bytes", std::string("\x0a\x80\x80\x80\x80\x80\x00", 7),
        "input: a length is longer than 5 bytes"},
       {"length of 2 GiB", std::string("\x0a\x80\x80\x80\x80\x08", 6),
-       "input: length 2147483648 is 2 GiB or more"},
+       "input: length 2147483648 is above protobuf's limit of 2147483631 bytes"},
       {"tag in 6 bytes", std::string("\xb2\x80\x80\x80\x80\x00\x00", 7),
        "tag: a tag is longer than 5 bytes"},
       {"tag in 6 bytes in a tensor", std::string("\x0a\x07\xba\x80\x80\x80\x80\x00\x00", 9),
@@ -493,7 +493,8 @@ TEST(TensorDecoderTest, RefusesBadTensorsWithExactMessages) {
     EXPECT_EQ(v.status().message(), c.message);
   }
   TensorDecoder decoder;
-  absl::StatusOr<TensorView> ok = decoder.Decode(Int64s({2}, {4, 5}), "target");
+  const v1::Tensor int64s = Int64s({2}, {4, 5});  // the view points into it
+  absl::StatusOr<TensorView> ok = decoder.Decode(int64s, "target");
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(ok->dtype, DType::kInt64);
   EXPECT_EQ(ok->data_as<int64_t>()[1], 5);
