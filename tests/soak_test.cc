@@ -31,8 +31,22 @@
 #include "tests/hostile_requests.h"
 #include "tests/server_testing.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define LOSS_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LOSS_ASAN 1
+#endif
+#endif
+
 namespace lossservice::test {
 namespace {
+
+#ifdef LOSS_ASAN
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
 
 constexpr int kClients = 12;
 constexpr int kBigRows = 256, kBigClasses = 1000;  // a 1 MiB cross_entropy with its gradient
@@ -314,8 +328,16 @@ TEST(SoakTest, ManyClientsOfEveryKindAndFlatMemory) {
 
   EXPECT_EQ(tally.failures(), 0);
   EXPECT_GT(first_max, 0);
-  EXPECT_LE(last_max, first_max + first_max / 20 + (int64_t{8} << 20))
-      << "RSS grew after the warm-up";
+  if (kAddressSanitizer) {
+    // ASan holds freed memory in its quarantine (256 MiB) before reusing
+    // it, so RSS climbs until that is full whatever the server does; leaks
+    // are LeakSanitizer's to find at the server's exit.
+    std::printf("  RSS not judged: the server is built with ASan (the uninstrumented build "
+                "judges it)\n");
+  } else {
+    EXPECT_LE(last_max, first_max + first_max / 20 + (int64_t{8} << 20))
+        << "RSS grew after the warm-up";
+  }
 
   // Still serving, and a clean drain.
   std::string response;

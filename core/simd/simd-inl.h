@@ -115,8 +115,14 @@ HWY_INLINE V<D> ExpNonPositive(D d, V<D> x) {
     V<D> f = hn::MulAdd(n, hn::Set(d, -0.693145751953125f), x);
     f = hn::MulAdd(n, hn::Set(d, -1.428606765330187045e-6f), f);
     const V<D> p = ExpPolynomial(d, f);
-    const V<D> scale =
-        hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(hn::ConvertTo(di, n), hn::Set(di, 127))));
+    V<D> n_in_range = n;
+#if HWY_TARGET == HWY_EMU128 || HWY_TARGET == HWY_SCALAR
+    // Here ConvertTo is a C++ cast, undefined for NaN and +-inf (x86's
+    // conversion gives INT_MIN): those n become 0, their scale is not used.
+    n_in_range = hn::IfThenElseZero(hn::Lt(hn::Abs(n), hn::Set(d, 256.0f)), n);
+#endif
+    const V<D> scale = hn::BitCast(
+        d, hn::ShiftLeft<23>(hn::Add(hn::ConvertTo(di, n_in_range), hn::Set(di, 127))));
     return hn::IfThenZeroElse(hn::Lt(x, hn::Set(d, -87.5f)), hn::Mul(p, scale));
   }
 }
@@ -311,12 +317,14 @@ HWY_INLINE void StoreAs(DC dc, DT dt, V<DC> v, hn::TFromD<DT>* HWY_RESTRICT p) {
     (void)dt;
     hn::StoreU(v, dc, p);
   } else {
-#if HWY_TARGET == HWY_SCALAR
-    // HWY_SCALAR's DemoteTo saturates (an infinite double becomes FLT_MAX);
-    // the conversion must round as C++ does, overflowing to inf.
+#if HWY_TARGET == HWY_SCALAR || HWY_TARGET == HWY_EMU128
+    // HWY_SCALAR's and HWY_EMU128's DemoteTo saturate (an infinite double
+    // becomes FLT_MAX); the conversion must round as C++ does, overflowing
+    // to inf.
     (void)dt;
-    (void)dc;
-    *p = static_cast<hn::TFromD<DT>>(hn::GetLane(v));
+    HWY_ALIGN hn::TFromD<DC> lanes[hn::MaxLanes(dc)];
+    hn::Store(v, dc, lanes);
+    for (size_t i = 0; i < hn::Lanes(dc); ++i) p[i] = static_cast<hn::TFromD<DT>>(lanes[i]);
 #else
     (void)dc;
     hn::StoreU(hn::DemoteTo(dt, v), dt, p);
