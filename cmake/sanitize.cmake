@@ -19,7 +19,10 @@ elseif(LOSS_SANITIZE STREQUAL "thread")
   add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
   add_link_options(-fsanitize=thread)
   add_library(loss_tsan_absl_sync OBJECT ${CMAKE_CURRENT_LIST_DIR}/tsan_absl_sync.cc)
-  link_libraries(loss_tsan_absl_sync ${CMAKE_DL_LIBS})
+  # Executables only, and never part of the installed export.
+  link_libraries(
+    "$<BUILD_INTERFACE:$<$<STREQUAL:$<TARGET_PROPERTY:TYPE>,EXECUTABLE>:loss_tsan_absl_sync>>"
+    ${CMAKE_DL_LIBS})
 elseif(LOSS_SANITIZE STREQUAL "fuzz")
   if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
     message(FATAL_ERROR "LOSS_SANITIZE=fuzz needs clang (libFuzzer): CXX=clang++-14")

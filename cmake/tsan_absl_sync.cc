@@ -24,10 +24,13 @@ namespace {
 #define LOSS_STR(x) LOSS_STR2(x)
 
 // The library's definition of absl::<inline namespace>::<rest>.
+// `rest` starting with "K": a const member function (_ZNK4absl...).
 template <typename F>
 F Real(const char* rest) {
   const std::string ns = LOSS_STR(ABSL_OPTION_INLINE_NAMESPACE_NAME);
-  const std::string name = "_ZN4absl" + std::to_string(ns.size()) + ns + rest;
+  const bool is_const = rest[0] == 'K';
+  const std::string name = std::string(is_const ? "_ZNK" : "_ZN") + "4absl" +
+                           std::to_string(ns.size()) + ns + (is_const ? rest + 1 : rest);
   void* f = dlsym(RTLD_NEXT, name.c_str());
   if (f == nullptr) {
     std::fprintf(stderr, "tsan_absl_sync: %s not found\n", name.c_str());
@@ -39,6 +42,14 @@ F Real(const char* rest) {
 #define LOSS_REAL(type, mangled)                  \
   static const auto real = Real<type>(mangled); \
   (void)real
+
+// Abseil's deadlock detector keeps a graph of every Mutex under its own
+// SpinLock, which TSan cannot see either; it is off, as in Abseil's own
+// TSan builds' tests of other code (TSan finds lock-order inversions).
+const bool kDeadlockDetectionOff = [] {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  return true;
+}();
 
 void Acquire(const void* p) { __tsan_acquire(const_cast<void*>(p)); }
 void Release(const void* p) { __tsan_release(const_cast<void*>(p)); }
@@ -83,17 +94,20 @@ void Mutex::LockWhen(const Condition& cond) {
   LOSS_REAL(void (*)(Mutex*, const Condition&), "5Mutex8LockWhenERKNS0_9ConditionE");
   real(this, cond);
   Acquire(this);
+  Acquire(&cond);
 }
 void Mutex::ReaderLockWhen(const Condition& cond) {
   LOSS_REAL(void (*)(Mutex*, const Condition&), "5Mutex14ReaderLockWhenERKNS0_9ConditionE");
   real(this, cond);
   Acquire(this);
+  Acquire(&cond);
 }
 bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
   LOSS_REAL(bool (*)(Mutex*, const Condition&, Duration),
             "5Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
   const bool held = real(this, cond, timeout);
   Acquire(this);
+  Acquire(&cond);
   return held;
 }
 bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
@@ -101,6 +115,7 @@ bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
             "5Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
   const bool held = real(this, cond, deadline);
   Acquire(this);
+  Acquire(&cond);
   return held;
 }
 void Mutex::Await(const Condition& cond) {
@@ -108,6 +123,7 @@ void Mutex::Await(const Condition& cond) {
   Release(this);
   real(this, cond);
   Acquire(this);
+  Acquire(&cond);
 }
 bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
   LOSS_REAL(bool (*)(Mutex*, const Condition&, Duration),
@@ -115,6 +131,7 @@ bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
   Release(this);
   const bool held = real(this, cond, timeout);
   Acquire(this);
+  Acquire(&cond);
   return held;
 }
 bool Mutex::AwaitWithDeadline(const Condition& cond, Time deadline) {
@@ -123,7 +140,18 @@ bool Mutex::AwaitWithDeadline(const Condition& cond, Time deadline) {
   Release(this);
   const bool held = real(this, cond, deadline);
   Acquire(this);
+  Acquire(&cond);
   return held;
+}
+
+// Another thread's Unlock evaluates a waiter's Condition and then wakes it,
+// the mutex passing to the waiter inside the library: the evaluation (which
+// reads what the condition watches) happens before the waiter returns.
+bool Condition::Eval() const {
+  LOSS_REAL(bool (*)(const Condition*), "K9Condition4EvalEv");
+  const bool holds = real(this);
+  Release(this);
+  return holds;
 }
 
 void CondVar::Wait(Mutex* mu) {
@@ -160,9 +188,23 @@ void Notification::Notify() {
   real(this);
 }
 void Notification::WaitForNotification() const {
-  LOSS_REAL(void (*)(const Notification*), "12Notification19WaitForNotificationEv");
+  LOSS_REAL(void (*)(const Notification*), "K12Notification19WaitForNotificationEv");
   real(this);
   Acquire(this);
+}
+bool Notification::WaitForNotificationWithTimeout(Duration timeout) const {
+  LOSS_REAL(bool (*)(const Notification*, Duration),
+            "K12Notification30WaitForNotificationWithTimeoutENS0_8DurationE");
+  const bool notified = real(this, timeout);
+  if (notified) Acquire(this);
+  return notified;
+}
+bool Notification::WaitForNotificationWithDeadline(Time deadline) const {
+  LOSS_REAL(bool (*)(const Notification*, Time),
+            "K12Notification31WaitForNotificationWithDeadlineENS0_4TimeE");
+  const bool notified = real(this, deadline);
+  if (notified) Acquire(this);
+  return notified;
 }
 
 }  // namespace absl

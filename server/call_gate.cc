@@ -102,9 +102,11 @@ grpc::Status CallGate::Enter(const grpc::ServerContextBase& context, Pass* pass)
 }
 
 void CallGate::Leave() {
-  if (held_.fetch_sub(1) == 1 && draining_.load()) {
-    absl::MutexLock lock(&mu_);  // wakes WaitUntilIdle
-  }
+  // Under the lock that WaitUntilIdle waits with: once held_ is 0 the gate
+  // may be destroyed, so nothing of it is touched after the unlock (which
+  // wakes the waiter).
+  absl::MutexLock lock(&mu_);
+  held_.fetch_sub(1);
 }
 
 void CallGate::StartDraining() {

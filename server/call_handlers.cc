@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "server/access_log.h"
 #include "server/response_writer.h"
+#include "server/tsan_edges.h"
 
 namespace lossservice {
 namespace {
@@ -74,8 +75,14 @@ void Record(const CallEnvironment& env, Method rpc, const grpc::ServerContextBas
 // Finishes at once with a status (an unknown method, a refused call).
 class Refuse final : public grpc::ServerGenericBidiReactor {
  public:
-  explicit Refuse(grpc::Status status) { Finish(std::move(status)); }
-  void OnDone() override { delete this; }
+  explicit Refuse(grpc::Status status) {
+    BeforeGrpcOperation(this);
+    Finish(std::move(status));
+  }
+  void OnDone() override {
+    InGrpcCallback(this);
+    delete this;
+  }
 };
 
 // Evaluate and Activate: through the gate and admitted on arrival, one
@@ -97,10 +104,12 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
       End(env_.admission.Refusal(), nullptr);
       return;
     }
+    BeforeGrpcOperation(this);
     StartRead(&request_);
   }
 
   void OnReadDone(bool ok) override {
+    const GrpcCallback callback(this);
     if (!ok) {
       // The call is over (cancelled, past its deadline) or the client
       // half-closed without a message; only the latter sees this status.
@@ -121,10 +130,14 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
   }
 
   void OnCancel() override {
+    const GrpcCallback callback(this);
     cancelled_.store(true);
     env_.stats.cancelled.fetch_add(1, std::memory_order_relaxed);
   }
-  void OnDone() override { delete this; }  // gives back the gate's pass
+  void OnDone() override {  // gives back the gate's pass
+    InGrpcCallback(this);
+    delete this;
+  }
 
  private:
   // On a compute worker.
@@ -138,11 +151,13 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
     }
     response_ = r.response.Finish();
     Report(&r, grpc::StatusCode::OK, {}, response_.Length());
+    BeforeGrpcOperation(this);
     StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
   }
 
   void End(grpc::Status status, const LossService::Result* r) {
     Report(r, status.error_code(), status.error_message(), 0);
+    BeforeGrpcOperation(this);
     Finish(std::move(status));
   }
   void Report(const LossService::Result* r, grpc::StatusCode code, absl::string_view message,
@@ -197,10 +212,12 @@ class StreamCall final : public grpc::ServerGenericBidiReactor, public OpenStrea
       return;
     }
     reading_ = true;
+    BeforeGrpcOperation(this);
     StartRead(&read_);
   }
 
   void OnReadDone(bool ok) override {
+    const GrpcCallback callback(this);
     absl::MutexLock lock(&mu_);
     reading_ = false;
     if (finished_) return;
@@ -227,6 +244,7 @@ class StreamCall final : public grpc::ServerGenericBidiReactor, public OpenStrea
   }
 
   void OnWriteDone(bool ok) override {
+    const GrpcCallback callback(this);
     absl::MutexLock lock(&mu_);
     writing_ = false;
     writes_.pop_front();
@@ -237,6 +255,7 @@ class StreamCall final : public grpc::ServerGenericBidiReactor, public OpenStrea
   }
 
   void OnCancel() override {
+    const GrpcCallback callback(this);
     cancelled_.store(true);
     env_.stats.cancelled.fetch_add(1, std::memory_order_relaxed);
     absl::MutexLock lock(&mu_);
@@ -250,6 +269,7 @@ class StreamCall final : public grpc::ServerGenericBidiReactor, public OpenStrea
   }
 
   void OnDone() override {
+    InGrpcCallback(this);
     bool registered;
     {
       absl::MutexLock lock(&mu_);
@@ -276,6 +296,7 @@ class StreamCall final : public grpc::ServerGenericBidiReactor, public OpenStrea
   void MaybeRead() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (reading_ || reads_done_ || !taking_ || over() || pending_.size() >= kReadAhead) return;
     reading_ = true;
+    BeforeGrpcOperation(this);
     StartRead(&read_);
   }
 
@@ -329,6 +350,7 @@ class StreamCall final : public grpc::ServerGenericBidiReactor, public OpenStrea
   void MaybeWrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (writing_ || writes_.empty() || over()) return;
     writing_ = true;
+    BeforeGrpcOperation(this);
     StartWrite(&writes_.front());
   }
 
@@ -366,6 +388,7 @@ class StreamCall final : public grpc::ServerGenericBidiReactor, public OpenStrea
                  .answered = answered_,
                  .context = &context_});
     }
+    BeforeGrpcOperation(this);
     Finish(std::move(status));
   }
 

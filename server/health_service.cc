@@ -129,7 +129,14 @@ HealthService::HealthService(HealthState& state, Metrics& metrics)
   state_.Subscribe(this);
 }
 
-HealthService::~HealthService() { state_.Unsubscribe(this); }
+HealthService::~HealthService() {
+  state_.Unsubscribe(this);
+  // The server has shut down; gRPC may still be running the last Watch's
+  // OnDone on one of its threads.
+  absl::MutexLock lock(&mu_);
+  mu_.Await(
+      absl::Condition(+[](std::set<WatchCall*>* watches) { return watches->empty(); }, &watches_));
+}
 
 grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* context,
                                                const HealthCheckRequest* request,

@@ -318,6 +318,10 @@ LossServer::DrainResult LossServer::Drain(absl::Duration grace) {
   reflection_v1alpha_->EndCalls();
   server_->Shutdown(absl::ToChronoTime(idle ? absl::Now() + absl::Seconds(1) : absl::Now()));
   server_->Wait();
+  // Every call has ended; the last ones' OnDone may still be running on
+  // gRPC's threads (and a cancelled computation on the pool): the gate gets
+  // every pass back before anything they use goes.
+  gate_->WaitUntilIdle(absl::InfiniteFuture());
   if (health_listener_) health_listener_->Stop();
   drain_result_.took = absl::Now() - start;
   drain_result_.refused = stats_.draining_refused.load() - refused_before;

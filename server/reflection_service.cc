@@ -217,6 +217,12 @@ ReflectionService<Version>::ServerReflectionInfo(grpc::CallbackServerContext* co
 }
 
 template <typename Version>
+ReflectionService<Version>::~ReflectionService() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(+[](std::set<Call*>* calls) { return calls->empty(); }, &calls_));
+}
+
+template <typename Version>
 void ReflectionService<Version>::EndCalls() {
   absl::MutexLock lock(&mu_);
   for (Call* call : calls_) call->End();

@@ -31,6 +31,9 @@ class ReflectionService final : public Version::Service {
 
   /// `services`: the fully qualified names list_services answers.
   ReflectionService(std::vector<std::string> services, CallGate& gate, Metrics& metrics);
+  /// Waits for the last call's OnDone (the server has shut down; gRPC may
+  /// still be running it on one of its threads).
+  ~ReflectionService() override;
 
   grpc::ServerBidiReactor<Request, Response>* ServerReflectionInfo(
       grpc::CallbackServerContext* context) override;

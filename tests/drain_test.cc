@@ -322,7 +322,8 @@ TEST(SigtermTest, EveryAcceptedCallOfABurstGetsItsAnswer) {
   const auto until = Clock::now() + std::chrono::seconds(10);
   while (test::Scrape(test::HttpGet(server.metrics_port(), "/metrics"))
              ["lossservice_admitted_total"] < 1) {
-    ASSERT_LT(Clock::now(), until) << "the upload's call never arrived";
+    ASSERT_LT(Clock::now(), until) << "the upload's call never arrived; the server's log:\n"
+                                   << server.log();
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   std::vector<Client> clients(kClients);
