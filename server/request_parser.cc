@@ -182,11 +182,11 @@ bool Parser::ReadLength(size_t end, size_t* length, const Path* path, absl::stri
   if (!ReadVarint(end, &n, path, field)) return false;
   // As protobuf's ReadSize: at most 5 bytes, below 2^31 less its 16 slop
   // bytes.
+  constexpr uint64_t kMaxLength = std::numeric_limits<int32_t>::max() - 16;
   if (r_.position() - start > 5) return Fail(path, field, "a length is longer than 5 bytes");
-  if (n > static_cast<uint64_t>(std::numeric_limits<int32_t>::max() - 16)) {
+  if (n > kMaxLength) {
     return Fail(path, field,
-                absl::StrCat("length ", n, " is above protobuf's limit of ",
-                             std::numeric_limits<int32_t>::max() - 16, " bytes"));
+                absl::StrCat("length ", n, " is above protobuf's limit of ", kMaxLength, " bytes"));
   }
   const size_t left = end - r_.position();
   if (n > left) {
