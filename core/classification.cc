@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "core/internal.h"
+#include "core/simd/class_index.h"
 #include "core/simd/softmax.h"
 
 namespace lossservice::internal {
@@ -61,6 +62,13 @@ absl::StatusOr<double> CheckIndexTargets(const LossRequest& r, const ClassLayout
   const int64_t count = l.samples();
   int64_t bad = count;
   double total = 0;
+  // Without weights the total is the count of targets kept (vector lanes);
+  // with them, the weights of the kept targets summed in order.
+  const auto count_kept = [&]<typename I>(const I* t) {
+    const simd::IndexScan s = simd::ScanClassIndices(t, count, l.classes, ignore_index);
+    bad = s.first_bad;
+    total = static_cast<double>(s.kept);
+  };
   const auto scan = [&]<typename I, typename W>(const I* t, const W* w) {
     for (int64_t i = 0; i < count; ++i) {
       const int64_t ti = t[i];
@@ -69,12 +77,12 @@ absl::StatusOr<double> CheckIndexTargets(const LossRequest& r, const ClassLayout
         bad = i;
         return;
       }
-      total += w ? static_cast<double>(w[ti]) : 1.0;
+      total += static_cast<double>(w[ti]);
     }
   };
   const auto with_weight = [&]<typename I>(const I* t) {
     if (!weight) {
-      scan(t, static_cast<const float*>(nullptr));
+      count_kept(t);
     } else if (weight->dtype == DType::kFloat32) {
       scan(t, weight->data_as<float>());
     } else {
@@ -340,6 +348,14 @@ void Compute(const LossRequest& r, const NllOptions& o, const LossPlan& plan, vo
           for (int64_t c = 0; c < C; ++c) {
             std::memset(grad + offset + c * S, 0, static_cast<size_t>(count) * sizeof(T));
           }
+        }
+        if (!grad && !none) {
+          // The forward sum alone: a gather in vector lanes.
+          int64_t tbuf[kBlock];
+          sum += simd::NllSum(simd::NllArgs<T>{count, C, S, x + offset,
+                                               Targets(*r.target, i0, count, tbuf),
+                                               o.ignore_index, w});
+          return;
         }
         const T* go = up.per_element.Get(i0, count, gobuf);
         T* piece_loss = none ? loss + i0 : nullptr;

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/simd/class_index.h"
 #include "core/simd/elementwise.h"
 #include "core/simd/rows.h"
 #include "core/simd/softmax.h"
@@ -691,6 +692,125 @@ TEST(SimdKernels, RowKernelsMatchTheReference) {
     std::mt19937_64 rng(5);
     CheckRowKernels<float>(rng);
     CheckRowKernels<double>(rng);
+  });
+}
+
+// ---- class-index kernels --------------------------------------------------------------
+
+// Targets in [0, C) with ignore_index at 15% of the positions; with `bad`,
+// one value that is neither at a random position.
+template <typename I>
+std::vector<I> ClassTargets(std::mt19937_64& rng, int64_t n, int64_t C, int64_t ignore,
+                            bool bad) {
+  std::uniform_int_distribution<int64_t> cls(0, C - 1), pos(0, n - 1), kind(0, 3);
+  std::uniform_real_distribution<double> unit(0, 1);
+  std::vector<I> t(static_cast<size_t>(n));
+  for (I& v : t) v = static_cast<I>(unit(rng) < 0.15 ? ignore : cls(rng));
+  if (bad) {
+    const int64_t values[] = {-1, C, C + 1, ignore == -100 ? -101 : -100};
+    t[static_cast<size_t>(pos(rng))] = static_cast<I>(values[kind(rng)]);
+  }
+  return t;
+}
+
+template <typename I>
+void CheckScan(std::mt19937_64& rng) {
+  std::vector<int64_t> sizes = kSizes;
+  sizes.push_back(4096 + 13);
+  // ignore_index below, inside and above the classes; for int32 lanes, one
+  // beyond int32 (the scalar path), which no int32 target equals.
+  for (const int64_t ignore : {int64_t{-100}, int64_t{0}, int64_t{7}, int64_t{1} << 40}) {
+    for (const int64_t C : {int64_t{1}, int64_t{5}, int64_t{1000}}) {
+      for (const int64_t n : sizes) {
+        for (const bool bad : {false, true}) {
+          const std::vector<I> t = ClassTargets<I>(rng, n, C, ignore, bad);
+          const IndexScan got = ScanClassIndices(t.data(), n, C, ignore);
+          const IndexScan want = ScanClassIndicesReference(t.data(), n, C, ignore);
+          EXPECT_EQ(got.first_bad, want.first_bad)
+              << "n=" << n << " C=" << C << " ignore=" << ignore << " bad=" << bad;
+          EXPECT_EQ(got.kept, want.kept)
+              << "n=" << n << " C=" << C << " ignore=" << ignore << " bad=" << bad;
+          if (!bad) {
+            EXPECT_EQ(want.first_bad, n);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(SimdKernels, ClassIndexScanFindsTheFirstBadTargetAndCountsTheKept) {
+  ForEachTarget([] {
+    std::mt19937_64 rng(8);
+    CheckScan<int64_t>(rng);
+    CheckScan<int32_t>(rng);
+  });
+}
+
+// The same float terms summed in another order: within n double roundings.
+template <typename T>
+void CheckNllSum(const Layout& l, int64_t ignore, bool weighted, std::mt19937_64& rng) {
+  const std::vector<T> x = Logits<T>(l, rng);
+  std::vector<int64_t> target = ClassTargets<int64_t>(rng, l.count, l.classes, ignore, false);
+  std::uniform_real_distribution<double> unit(0, 1);
+  std::vector<T> weight(static_cast<size_t>(l.classes));
+  for (T& w : weight) w = static_cast<T>(0.2 + 2 * unit(rng));
+  NllArgs<T> a{l.count, l.classes, l.stride, x.data(), target.data(), ignore,
+               weighted ? weight.data() : nullptr};
+  const double got = NllSum(a), want = NllSumReference(a);
+  double abs_sum = 0;
+  for (int64_t i = 0; i < l.count; ++i) {
+    const int64_t t = target[static_cast<size_t>(i)];
+    if (t == ignore) continue;
+    abs_sum += std::fabs(static_cast<double>(x[static_cast<size_t>(
+                   l.stride == 1 ? i * l.classes + t : t * l.stride + i)])) *
+               (weighted ? static_cast<double>(weight[static_cast<size_t>(t)]) : 1.0);
+  }
+  const std::string what = "count=" + std::to_string(l.count) + " C=" + std::to_string(l.classes) +
+                           " S=" + std::to_string(l.stride) + " ignore=" + std::to_string(ignore) +
+                           " weighted=" + std::to_string(weighted);
+  if (std::isfinite(want) && std::isfinite(got)) {
+    EXPECT_LE(std::fabs(got - want),
+              static_cast<double>(l.count) * std::numeric_limits<double>::epsilon() * abs_sum)
+        << what << ": got " << got << ", want " << want;
+  } else {
+    EXPECT_TRUE(Close<double>(got, want, {0, 0})) << what;
+  }
+}
+
+TEST(SimdKernels, NllSumMatchesTheReference) {
+  ForEachTarget([] {
+    std::mt19937_64 rng(9);
+    std::vector<Layout> layouts = Layouts();
+    layouts.push_back({kTail, 7, 1});
+    layouts.push_back({kTail, 3, kTail});
+    for (const Layout& l : layouts) {
+      for (const int64_t ignore : {int64_t{-100}, int64_t{0}, int64_t{1} << 40}) {
+        for (const bool weighted : {false, true}) {
+          CheckNllSum<float>(l, ignore, weighted, rng);
+          CheckNllSum<double>(l, ignore, weighted, rng);
+        }
+      }
+    }
+  });
+}
+
+TEST(SimdKernels, NllSumIgnoresWhatIgnoredSamplesWouldRead) {
+  // Ignored lanes read x[0] and w[0]; a NaN there must not reach the sum.
+  ForEachTarget([] {
+    const int64_t n = 37, C = 4;
+    std::vector<float> x(static_cast<size_t>(n * C), -0.5f);
+    x[0] = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> w(static_cast<size_t>(C), 2.0f);
+    w[0] = std::numeric_limits<float>::infinity();
+    std::vector<int64_t> t(static_cast<size_t>(n), 1);
+    t[0] = -100;
+    for (int64_t i = 0; i < n; i += 3) t[static_cast<size_t>(i)] = -100;
+    const int64_t kept = n - (n + 2) / 3;
+    EXPECT_EQ(NllSum(NllArgs<float>{n, C, 1, x.data(), t.data(), -100, nullptr}),
+              0.5 * static_cast<double>(kept));
+    EXPECT_EQ(NllSum(NllArgs<float>{n, C, 1, x.data(), t.data(), -100, w.data()}),
+              1.0 * static_cast<double>(kept));
   });
 }
 
