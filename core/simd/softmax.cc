@@ -18,6 +18,7 @@
 
 #include "core/simd/simd-inl.h"
 #include "core/simd/softmax.h"
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -184,6 +185,11 @@ HWY_INLINE V<D> ClassWeightAt(D d, const T* w, size_t c, size_t C, bool tail) {
 // log(sum[i]) and 1 / sum[i] for i < n (n <= kGroup), rounded to T: the
 // per-sample scalars of a group of samples, in double lanes.
 constexpr size_t kGroup = 16;
+// GroupRows prefetches the row kPrefetchAhead rows ahead of the one it
+// computes, for rows of at most kPrefetchRowBytes (measured on [4096, 1000]:
+// forward 765-809 us without, 682-706 us two rows ahead, 715-798 us four).
+constexpr size_t kPrefetchAhead = 2;
+constexpr size_t kPrefetchRowBytes = 16 * 1024;
 
 template <typename T>
 HWY_INLINE void LogAndInverse(const double* sum, size_t n, T* log_out, T* inv_out) {
@@ -211,10 +217,17 @@ template <bool kStore, int kKind, class D, typename T = hn::TFromD<D>>
 HWY_INLINE void GroupRows(D d, const T* x, size_t C, size_t n, T* e, RowWeights<T>& rw,
                           const T* t_rows, T* max, RowStats* st, T* log_sum, T* inv) {
   double sums[kGroup];
+  // Rows of up to kPrefetchRowBytes: a later row is fetched while this
+  // one's exps are computed, so that its max pass does not wait for L3. (The
+  // last rows' successors may lie past the input: a prefetch never faults.)
+  const bool prefetch = C * sizeof(T) <= kPrefetchRowBytes;
   for (size_t j = 0; j < n; ++j) {
     const T* row = x + j * C;
     if constexpr (kKind == kProbWeights) rw.t = t_rows + j * C;
     max[j] = RowMax(d, row, C);
+    if (prefetch) {
+      for (size_t c = 0; c < C; c += 64 / sizeof(T)) hwy::Prefetch(row + kPrefetchAhead * C + c);
+    }
     st[j] = RowExp<kStore, kKind>(d, row, C, max[j], kStore ? e + j * C : nullptr, rw);
     sums[j] = st[j].sum;
   }
