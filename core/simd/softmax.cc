@@ -214,18 +214,19 @@ HWY_INLINE void LogAndInverse(const double* sum, size_t n, T* log_out, T* inv_ou
 // Rows [i0, i0 + n) of a group: their max and sums (exps stored into `e`'s
 // rows when kStore), then their log-sum-exp and 1 / sum.
 template <bool kStore, int kKind, class D, typename T = hn::TFromD<D>>
-HWY_INLINE void GroupRows(D d, const T* x, size_t C, size_t n, T* e, RowWeights<T>& rw,
-                          const T* t_rows, T* max, RowStats* st, T* log_sum, T* inv) {
+HWY_INLINE void GroupRows(D d, const T* x, size_t C, size_t n, size_t rows_left, T* e,
+                          RowWeights<T>& rw, const T* t_rows, T* max, RowStats* st, T* log_sum,
+                          T* inv) {
   double sums[kGroup];
-  // Rows of up to kPrefetchRowBytes: a later row is fetched while this
-  // one's exps are computed, so that its max pass does not wait for L3. (The
-  // last rows' successors may lie past the input: a prefetch never faults.)
+  // Rows of up to kPrefetchRowBytes: a later row of the span (rows_left
+  // rows from x on) is fetched while this one's exps are computed, so that
+  // its max pass does not wait for L3.
   const bool prefetch = C * sizeof(T) <= kPrefetchRowBytes;
   for (size_t j = 0; j < n; ++j) {
     const T* row = x + j * C;
     if constexpr (kKind == kProbWeights) rw.t = t_rows + j * C;
     max[j] = RowMax(d, row, C);
-    if (prefetch) {
+    if (prefetch && j + kPrefetchAhead < rows_left) {
       for (size_t c = 0; c < C; c += 64 / sizeof(T)) hwy::Prefetch(row + kPrefetchAhead * C + c);
     }
     st[j] = RowExp<kStore, kKind>(d, row, C, max[j], kStore ? e + j * C : nullptr, rw);
@@ -253,8 +254,8 @@ ClassSums IndexRowsK(const ClassIndexArgs<T>& a) {
     const size_t n = std::min<size_t>(kGroup, static_cast<size_t>(a.count - i0));
     const T* x0 = a.x + i0 * a.classes;
     T* g0 = kGrad ? a.grad + i0 * a.classes : nullptr;
-    GroupRows<kGrad, kKind>(d, x0, C, n, g0, rw, static_cast<const T*>(nullptr), max, st,
-                            log_sum, inv);
+    GroupRows<kGrad, kKind>(d, x0, C, n, static_cast<size_t>(a.count - i0), g0, rw,
+                            static_cast<const T*>(nullptr), max, st, log_sum, inv);
     for (size_t j = 0; j < n; ++j) {
       const int64_t i = i0 + static_cast<int64_t>(j);
       const T* row = x0 + j * C;
@@ -331,7 +332,8 @@ double ProbRows(const ClassProbArgs<T>& a) {
     const T* x0 = a.x + i0 * a.classes;
     const T* t0 = a.target + i0 * a.classes;
     T* g0 = kGrad ? a.grad + i0 * a.classes : nullptr;
-    GroupRows<kGrad, kProbWeights>(d, x0, C, n, g0, rw, t0, max, st, log_sum, inv);
+    GroupRows<kGrad, kProbWeights>(d, x0, C, n, static_cast<size_t>(a.count - i0), g0, rw, t0,
+                                   max, st, log_sum, inv);
     for (size_t j = 0; j < n; ++j) {
       const int64_t i = i0 + static_cast<int64_t>(j);
       // -sum_c q_c log p_c = log_sum * sum_c q_c - sum_c q_c (x_c - max).
@@ -378,8 +380,8 @@ void SoftmaxRows(int64_t count, int64_t classes, const T* x, T* y) {
     const size_t n = std::min<size_t>(kGroup, static_cast<size_t>(count - i0));
     const T* x0 = x + i0 * classes;
     T* y0 = y + i0 * classes;
-    GroupRows<!kLog, kNoWeights>(d, x0, C, n, y0, none, static_cast<const T*>(nullptr), max, st,
-                                 log_sum, inv);
+    GroupRows<!kLog, kNoWeights>(d, x0, C, n, static_cast<size_t>(count - i0), y0, none,
+                                 static_cast<const T*>(nullptr), max, st, log_sum, inv);
     for (size_t j = 0; j < n; ++j) {
       T* out = y0 + j * C;
       if constexpr (kLog) {
