@@ -58,41 +58,34 @@ absl::StatusOr<double> CheckIndexTargets(const LossRequest& r, const ClassLayout
   LOSS_RETURN_IF_ERROR(CheckClassWeight(weight, weight_field, l.classes));
   const TensorView& target = *r.target;
   // The first target that is neither ignore_index nor in [0, C) (or count),
-  // and the summed weights of the others, per index and weight type.
+  // and how many of the others there are (vector lanes); with weights, the
+  // total is their weights summed in order instead.
   const int64_t count = l.samples();
-  int64_t bad = count;
-  double total = 0;
-  // Without weights the total is the count of targets kept (vector lanes);
-  // with them, the weights of the kept targets summed in order.
-  const auto count_kept = [&]<typename I>(const I* t) {
-    const simd::IndexScan s = simd::ScanClassIndices(t, count, l.classes, ignore_index);
-    bad = s.first_bad;
-    total = static_cast<double>(s.kept);
-  };
-  const auto scan = [&]<typename I, typename W>(const I* t, const W* w) {
-    for (int64_t i = 0; i < count; ++i) {
-      const int64_t ti = t[i];
-      if (ti == ignore_index) continue;
-      if (ti < 0 || ti >= l.classes) {
-        bad = i;
-        return;
+  const simd::IndexScan scan =
+      target.dtype == DType::kInt64
+          ? simd::ScanClassIndices(target.data_as<int64_t>(), count, l.classes, ignore_index)
+          : simd::ScanClassIndices(target.data_as<int32_t>(), count, l.classes, ignore_index);
+  const int64_t bad = scan.first_bad;
+  double total = static_cast<double>(scan.kept);
+  if (weight && bad == count) {
+    const auto weigh = [&]<typename I, typename W>(const I* t, const W* w) {
+      total = 0;
+      for (int64_t i = 0; i < count; ++i) {
+        if (t[i] != ignore_index) total += static_cast<double>(w[t[i]]);
       }
-      total += static_cast<double>(w[ti]);
-    }
-  };
-  const auto with_weight = [&]<typename I>(const I* t) {
-    if (!weight) {
-      count_kept(t);
-    } else if (weight->dtype == DType::kFloat32) {
-      scan(t, weight->data_as<float>());
+    };
+    const auto with_weight = [&]<typename I>(const I* t) {
+      if (weight->dtype == DType::kFloat32) {
+        weigh(t, weight->data_as<float>());
+      } else {
+        weigh(t, weight->data_as<double>());
+      }
+    };
+    if (target.dtype == DType::kInt64) {
+      with_weight(target.data_as<int64_t>());
     } else {
-      scan(t, weight->data_as<double>());
+      with_weight(target.data_as<int32_t>());
     }
-  };
-  if (target.dtype == DType::kInt64) {
-    with_weight(target.data_as<int64_t>());
-  } else {
-    with_weight(target.data_as<int32_t>());
   }
   if (bad < count) {
     const int64_t t = IndexAt(target, bad);
