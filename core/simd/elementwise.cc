@@ -143,9 +143,9 @@ struct BceWithLogitsOp {
                              V<D>& grad) const {
     using T = hn::TFromD<D>;
     const V<D> one = hn::Set(dc, T(1));
-    const V<D> m = hn::Max(hn::Neg(in.x), hn::Zero(dc));
-    // exp(-m) and exp(-x - m) are 1 and e = exp(-|x|) (in some order), so
-    // PyTorch's log(exp(-m) + exp(-x - m)) is log1p(e), with one exp.
+    // With PyTorch's m = max(-x, 0), exp(-m) and exp(-x - m) are 1 and
+    // e = exp(-|x|) (in some order), so its log(exp(-m) + exp(-x - m)) is
+    // log1p(e), with one exp.
     const V<D> e = ExpNonPositive(dc, hn::Neg(hn::Abs(in.x)));
     // PyTorch's sum is NaN for x = -inf (exp(inf - inf)); keep that NaN.
     const V<D> log_sum = hn::IfThenElse(
@@ -171,8 +171,12 @@ struct BceWithLogitsOp {
       const V<D> sig_neg = hn::IfThenElse(non_negative, hn::Mul(e, r), r);
       grad = hn::Sub(hn::Mul(one_minus_y, sig), hn::Mul(t, sig_neg));
     } else {
-      // PyTorch's order: ((1 - y) x + m) + log_sum.
-      loss = hn::Add(hn::Add(hn::Mul(one_minus_y, in.x), m), log_sum);
+      // PyTorch's ((1 - y) x + m) + log_sum, with its m = -x below 0 folded
+      // in: (1 - y) x - x is -y x, which float32 would get by cancelling
+      // terms of size |x| (and 1 - y's rounding times |x|).
+      const V<D> lead =
+          hn::IfThenElse(non_negative, hn::Mul(one_minus_y, in.x), hn::Mul(hn::Neg(in.y), in.x));
+      loss = hn::Add(lead, log_sum);
       grad = hn::Sub(sig, in.y);
     }
   }
@@ -214,15 +218,29 @@ HWY_INLINE V<D> AddStirling(D dc, V<D> loss, V<D> y) {
   return hn::IfThenElse(hn::Le(y, hn::Set(dc, 1.0)), loss, hn::Add(loss, stirling));
 }
 
+// e^x - y x in the data's own lanes: the exp (1 ULP) and one rounding of the
+// fused e - y x, where PyTorch's float32 rounds y x and the difference too.
 struct PoissonLogOp {
+  static constexpr bool kDouble = false;
+  static constexpr int kOperands = kY;
+  template <class D>
+  HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams&, V<D>& loss,
+                             V<D>& grad) const {
+    const V<D> e = ExpAll(dc, in.x);
+    loss = hn::NegMulAdd(in.y, in.x, e);
+    grad = hn::Sub(e, in.y);
+  }
+};
+
+// With Stirling's term (full): in double lanes, for its logarithms.
+struct PoissonLogFullOp {
   static constexpr bool kDouble = true;
   static constexpr int kOperands = kY;
   template <class D>
-  HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams& p, V<D>& loss,
+  HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams&, V<D>& loss,
                              V<D>& grad) const {
     const V<D> e = ExpAll(dc, in.x);
-    loss = hn::Sub(e, hn::Mul(in.y, in.x));
-    if (p.full) loss = AddStirling(dc, loss, in.y);
+    loss = AddStirling(dc, hn::Sub(e, hn::Mul(in.y, in.x)), in.y);
     grad = hn::Sub(e, in.y);
   }
 };
@@ -447,7 +465,8 @@ double PointT(PointOp op, const PointParams& p, const PointArgs<T>& a) {
     case PointOp::kBceWithLogits: return Run(BceWithLogitsOp{a.pw != nullptr}, p, a);
     case PointOp::kKlDiv: return Run(KlDivOp{}, p, a);
     case PointOp::kKlDivLogTarget: return Run(KlDivLogTargetOp{}, p, a);
-    case PointOp::kPoissonLog: return Run(PoissonLogOp{}, p, a);
+    case PointOp::kPoissonLog:
+      return p.full ? Run(PoissonLogFullOp{}, p, a) : Run(PoissonLogOp{}, p, a);
     case PointOp::kPoisson: return Run(PoissonOp{}, p, a);
     case PointOp::kGaussian: return Run(GaussianOp{}, p, a);
     case PointOp::kSoftMargin: return Run(SoftMarginOp{}, p, a);
@@ -649,7 +668,6 @@ Element<C> Eval(PointOp op, const PointParams& p, C x, C y, C z, C pw, bool has_
     case PointOp::kBceWithLogits: {
       // PyTorch's log(exp(-m) + exp(-x - m)) is log1p(exp(-|x|)), NaN at
       // x = -inf; sigmoid(x) from the same exp.
-      const C m = std::max(-x, C(0));
       const C e = std::exp(-std::abs(x));
       const C log_sum = x == -std::numeric_limits<C>::infinity()
                             ? std::numeric_limits<C>::quiet_NaN()
@@ -662,7 +680,7 @@ Element<C> Eval(PointOp op, const PointParams& p, C x, C y, C z, C pw, bool has_
         const C lead = x >= 0 ? (C(1) - y) * x : -x * t;
         return {lead + ((pw - C(1)) * y + C(1)) * log_sum, (C(1) - y) * sig - t * sig_neg};
       }
-      return {((C(1) - y) * x + m) + log_sum, sig - y};
+      return {(x >= 0 ? (C(1) - y) * x : -y * x) + log_sum, sig - y};
     }
     case PointOp::kKlDiv: {
       const C xlogy = std::isnan(y) ? y : y == 0 ? C(0) : y * std::log(y);

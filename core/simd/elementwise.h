@@ -28,7 +28,7 @@ enum class PointOp : uint8_t {
   kBceWithLogits,   ///< PyTorch's stable form and addition order; w, pw
   kKlDiv,           ///< double; xlogy(y, y) - y x, grad -y
   kKlDivLogTarget,  ///< double; e^y (y - x), grad -e^y
-  kPoissonLog,      ///< double; e^x - y x (+ Stirling when full), grad e^x - y
+  kPoissonLog,      ///< e^x - y x, fused (double when full: + Stirling), grad e^x - y
   kPoisson,         ///< double; x - y log(x + a) (+ Stirling), grad 1 - y / (x + a)
   kGaussian,        ///< double; z = var, a = eps; (log v + (x - y)^2 / v) / 2 (+ log(2 pi) / 2)
   kSoftMargin,      ///< log1p(e^v), v = -y x, as softplus; inf (NaN grad) past float64's
