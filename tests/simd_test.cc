@@ -347,6 +347,57 @@ void CheckUnary(std::mt19937_64& rng) {
   }
 }
 
+// Losses that are a small logarithm, log1p(t) ~ t: soft_margin and
+// bce_with_logits at large margins (log1p(e^-|x|)), bce of a confident
+// negative (-log1p(-x)). Their float32 results must keep their relative
+// accuracy, a few ULP of the float64 value, however small t is; the
+// correction of 1 + t's rounding is then most of the result.
+TEST(SimdKernels, SmallLogarithmsKeepTheirRelativeAccuracy) {
+  constexpr int64_t kN = 4099;
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> margin(0, 85), log10_p(-30, -1);
+  std::vector<float> large(kN), tiny(kN), ones(kN, 1.0f), zeros(kN, 0.0f);
+  for (float& v : large) v = static_cast<float>(margin(rng));
+  for (float& v : tiny) v = static_cast<float>(std::pow(10.0, log10_p(rng)));
+  struct Case {
+    PointOp op;
+    const std::vector<float>& x;
+    const std::vector<float>& y;
+    double (*truth)(double);
+    const char* name;
+  };
+  const Case cases[] = {
+      {PointOp::kSoftMargin, large, ones, [](double x) { return std::log1p(std::exp(-x)); },
+       "soft_margin"},
+      {PointOp::kBceWithLogits, large, ones, [](double x) { return std::log1p(std::exp(-x)); },
+       "bce_with_logits"},
+      {PointOp::kBce, tiny, zeros, [](double x) { return -std::log1p(-x); }, "bce"},
+  };
+  const double rtol = 4 * std::numeric_limits<float>::epsilon();  // 4 ULP at the most
+  ForEachTarget([&] {
+    for (const Case& c : cases) {
+      SCOPED_TRACE(c.name);
+      std::vector<float> loss(kN);
+      PointArgs<float> a;
+      a.n = kN;
+      a.x = c.x.data();
+      a.y = c.y.data();
+      a.loss = loss.data();
+      Point(c.op, {}, a);
+      int reported = 0;
+      for (int64_t i = 0; i < kN && reported < 3; ++i) {
+        const double want = c.truth(c.x[i]);
+        if (!(std::fabs(loss[i] - want) <= rtol * want)) {
+          ADD_FAILURE() << "x = " << c.x[i] << ": got " << loss[i] << ", want " << want << " ("
+                        << (loss[i] - want) / want / std::numeric_limits<float>::epsilon()
+                        << " float32 epsilons)";
+          ++reported;
+        }
+      }
+    }
+  });
+}
+
 TEST(SimdKernels, ActivationsMatchTheReference) {
   ForEachTarget([] {
     std::mt19937_64 rng(2);
