@@ -349,8 +349,9 @@ void CheckUnary(std::mt19937_64& rng) {
 
 // Losses that are a small logarithm, log1p(t) ~ t: soft_margin and
 // bce_with_logits at large margins (log1p(e^-|x|)), bce of a confident
-// negative (-log1p(-x)). Their float32 results must keep their relative
-// accuracy, a few ULP of the float64 value, however small t is; the
+// negative (-log1p(-x)) or positive (-log(x), x near 1); and bce's -log(x)
+// over (0, 1]. Their float32 results must keep their relative accuracy, a
+// few ULP of the float64 value, however small the logarithm is; the
 // correction of 1 + t's rounding is then most of the result.
 TEST(SimdKernels, SmallLogarithmsKeepTheirRelativeAccuracy) {
   constexpr int64_t kN = 4099;
@@ -359,6 +360,11 @@ TEST(SimdKernels, SmallLogarithmsKeepTheirRelativeAccuracy) {
   std::vector<float> large(kN), tiny(kN), ones(kN, 1.0f), zeros(kN, 0.0f);
   for (float& v : large) v = static_cast<float>(margin(rng));
   for (float& v : tiny) v = static_cast<float>(std::pow(10.0, log10_p(rng)));
+  std::vector<float> near_one(kN), unit(kN);
+  for (int64_t i = 0; i < kN; ++i) {
+    near_one[i] = 1.0f - tiny[i];  // 1 itself where tiny is below half an ULP
+    unit[i] = static_cast<float>(std::pow(2.0, -30 * margin(rng) / 85));
+  }
   struct Case {
     PointOp op;
     const std::vector<float>& x;
@@ -371,7 +377,9 @@ TEST(SimdKernels, SmallLogarithmsKeepTheirRelativeAccuracy) {
        "soft_margin"},
       {PointOp::kBceWithLogits, large, ones, [](double x) { return std::log1p(std::exp(-x)); },
        "bce_with_logits"},
-      {PointOp::kBce, tiny, zeros, [](double x) { return -std::log1p(-x); }, "bce"},
+      {PointOp::kBce, tiny, zeros, [](double x) { return -std::log1p(-x); }, "bce, y = 0"},
+      {PointOp::kBce, near_one, ones, [](double x) { return -std::log(x); }, "bce, y = 1, x ~ 1"},
+      {PointOp::kBce, unit, ones, [](double x) { return -std::log(x); }, "bce, y = 1"},
   };
   const double rtol = 4 * std::numeric_limits<float>::epsilon();  // 4 ULP at the most
   ForEachTarget([&] {
@@ -387,7 +395,7 @@ TEST(SimdKernels, SmallLogarithmsKeepTheirRelativeAccuracy) {
       int reported = 0;
       for (int64_t i = 0; i < kN && reported < 3; ++i) {
         const double want = c.truth(c.x[i]);
-        if (!(std::fabs(loss[i] - want) <= rtol * want)) {
+        if (!(std::fabs(loss[i] - want) <= rtol * want) && !(want == 0 && loss[i] == 0)) {
           ADD_FAILURE() << "x = " << c.x[i] << ": got " << loss[i] << ", want " << want << " ("
                         << (loss[i] - want) / want / std::numeric_limits<float>::epsilon()
                         << " float32 epsilons)";
