@@ -134,10 +134,10 @@ struct BceOp {
   }
 };
 
+template <bool kHasPw>
 struct BceWithLogitsOp {
   static constexpr bool kDouble = false;
-  static constexpr int kOperands = kY | kPw | kWeighted;
-  bool has_pw;
+  static constexpr int kOperands = kY | (kHasPw ? kPw : 0) | kWeighted;
   template <class D>
   HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams&, V<D>& loss,
                              V<D>& grad) const {
@@ -157,7 +157,7 @@ struct BceWithLogitsOp {
     const V<D> r = hn::Div(one, hn::Add(one, e));
     const auto non_negative = hn::Ge(in.x, hn::Zero(dc));
     const V<D> sig = hn::IfThenElse(non_negative, r, hn::Mul(e, r));
-    if (has_pw) {
+    if constexpr (kHasPw) {
       // PyTorch's (1 - y) x + l (log_sum + m) and (pw y + 1 - y) sigmoid(x)
       // - pw y, with l = 1 + (pw - 1) y, rearranged so that no term is
       // larger than the result needs: m = -x below 0 makes the loss
@@ -371,7 +371,7 @@ HWY_INLINE void Step(const Op& op, DC dc, DT dt, const PointArgs<hn::TFromD<DT>>
   in.x = LoadAs(dc, dt, a.x + i);
   in.y = (Op::kOperands & kY) ? LoadAs(dc, dt, a.y + i) : hn::Zero(dc);
   in.z = (Op::kOperands & kZ) ? LoadAs(dc, dt, a.z + i) : hn::Zero(dc);
-  in.pw = (Op::kOperands & kPw) && a.pw ? LoadAs(dc, dt, a.pw + i) : hn::Zero(dc);
+  in.pw = (Op::kOperands & kPw) ? LoadAs(dc, dt, a.pw + i) : hn::Zero(dc);
   V<DC> loss, grad;
   op(dc, in, p, loss, grad);
   if constexpr (kW) {
@@ -462,7 +462,8 @@ double PointT(PointOp op, const PointParams& p, const PointArgs<T>& a) {
     case PointOp::kSmoothL1: return Run(SmoothL1Op<false>{}, p, a);
     case PointOp::kSmoothL1Wide: return Run(SmoothL1Op<true>{}, p, a);
     case PointOp::kBce: return Run(BceOp{}, p, a);
-    case PointOp::kBceWithLogits: return Run(BceWithLogitsOp{a.pw != nullptr}, p, a);
+    case PointOp::kBceWithLogits:
+      return a.pw != nullptr ? Run(BceWithLogitsOp<true>{}, p, a) : Run(BceWithLogitsOp<false>{}, p, a);
     case PointOp::kKlDiv: return Run(KlDivOp{}, p, a);
     case PointOp::kKlDivLogTarget: return Run(KlDivLogTargetOp{}, p, a);
     case PointOp::kPoissonLog:
