@@ -279,28 +279,45 @@ void Compute(const LossRequest& r, const MultiLabelSoftMarginOptions& o, const L
         a.w = ops.w.Get(b, n, wbuf);
         a.loss = element_loss;
         a.grad = grad ? grad + b : nullptr;
-        if (up.per_element.present()) {
-          T go = 0;
-          for (int64_t i = 0; i < n; ++i) {
-            if (i == 0 || (b + i) % C == 0) go = *up.per_element.Get((b + i) / C, 1, &go);
-            gobuf[i] = static_cast<T>(static_cast<double>(go) * per_class);
+        // The block in row segments: [i, i + take) lies in row (b + i) / C,
+        // and ends it when it reaches the row's last class.
+        const auto for_each_segment = [&](auto&& fn) {
+          for (int64_t i = 0; i < n;) {
+            const int64_t in_row = (b + i) % C;
+            const int64_t take = std::min(n - i, C - in_row);
+            fn(i, take, (b + i) / C, in_row + take == C);
+            i += take;
           }
+        };
+        if (up.per_element.present()) {
+          for_each_segment([&](int64_t i, int64_t take, int64_t row, bool) {
+            T go = 0;
+            go = *up.per_element.Get(row, 1, &go);
+            std::fill_n(gobuf + i, take, static_cast<T>(static_cast<double>(go) * per_class));
+          });
           a.go = gobuf;
         } else {
           a.grad_scale = up.uniform * per_class;
         }
         simd::Point(simd::PointOp::kMultiLabelSoftMargin, {}, a);
-        for (int64_t i = 0; i < n; ++i) {
-          row_sum += static_cast<double>(element_loss[i]);
-          if ((b + i + 1) % C != 0) continue;
-          const int64_t row = (b + i) / C;
+        for_each_segment([&](int64_t i, int64_t take, int64_t row, bool row_ends) {
+          // Four partial sums (one serial chain of double additions was
+          // most of the loss's time), combined in a fixed order.
+          double part[4] = {0, 0, 0, 0};
+          int64_t k = 0;
+          for (; k + 4 <= take; k += 4) {
+            for (int j = 0; j < 4; ++j) part[j] += static_cast<double>(element_loss[i + k + j]);
+          }
+          for (; k < take; ++k) part[0] += static_cast<double>(element_loss[i + k]);
+          row_sum += (part[0] + part[1]) + (part[2] + part[3]);
+          if (!row_ends) return;
           if (none) {
             loss[row] = static_cast<T>(row_sum / static_cast<double>(C));
           } else {
             sum += row_sum / static_cast<double>(C);
           }
           row_sum = 0;
-        }
+        });
       }
       if (C == 0) {  // rows without classes: 0 / 0, as in PyTorch
         for (int64_t row = row_begin; row < row_end; ++row) {

@@ -25,7 +25,7 @@ enum class PointOp : uint8_t {
   kSmoothL1,        ///< a = beta (0 is L1's loss)
   kSmoothL1Wide,    ///< kSmoothL1 in double
   kBce,             ///< logs clamped at -100; grad (x - y) / max(x (1 - x), 1e-12f); w
-  kBceWithLogits,   ///< PyTorch's stable form and addition order; w, pw
+  kBceWithLogits,   ///< PyTorch's stable form, its m = -x folded into -y x below 0; w, pw
   kKlDiv,           ///< double; xlogy(y, y) - y x, grad -y
   kKlDivLogTarget,  ///< double; e^y (y - x), grad -e^y
   kPoissonLog,      ///< e^x - y x, fused (double when full: + Stirling), grad e^x - y
