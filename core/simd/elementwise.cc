@@ -218,29 +218,23 @@ HWY_INLINE V<D> AddStirling(D dc, V<D> loss, V<D> y) {
   return hn::IfThenElse(hn::Le(y, hn::Set(dc, 1.0)), loss, hn::Add(loss, stirling));
 }
 
-// e^x - y x in the data's own lanes: the exp (1 ULP) and one rounding of the
-// fused e - y x, where PyTorch's float32 rounds y x and the difference too.
+// e^x - y x, grad e^x - y. Without Stirling's term in the data's own
+// lanes: the exp (1 ULP) and one rounding of the fused e - y x, where
+// PyTorch's float32 rounds y x and the difference too. With it (full), in
+// double lanes for its logarithms.
+template <bool kFull>
 struct PoissonLogOp {
-  static constexpr bool kDouble = false;
+  static constexpr bool kDouble = kFull;
   static constexpr int kOperands = kY;
   template <class D>
   HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams&, V<D>& loss,
                              V<D>& grad) const {
     const V<D> e = ExpAll(dc, in.x);
-    loss = hn::NegMulAdd(in.y, in.x, e);
-    grad = hn::Sub(e, in.y);
-  }
-};
-
-// With Stirling's term (full): in double lanes, for its logarithms.
-struct PoissonLogFullOp {
-  static constexpr bool kDouble = true;
-  static constexpr int kOperands = kY;
-  template <class D>
-  HWY_INLINE void operator()(D dc, const In<D>& in, const PointParams&, V<D>& loss,
-                             V<D>& grad) const {
-    const V<D> e = ExpAll(dc, in.x);
-    loss = AddStirling(dc, hn::Sub(e, hn::Mul(in.y, in.x)), in.y);
+    if constexpr (kFull) {
+      loss = AddStirling(dc, hn::Sub(e, hn::Mul(in.y, in.x)), in.y);
+    } else {
+      loss = hn::NegMulAdd(in.y, in.x, e);
+    }
     grad = hn::Sub(e, in.y);
   }
 };
@@ -467,7 +461,7 @@ double PointT(PointOp op, const PointParams& p, const PointArgs<T>& a) {
     case PointOp::kKlDiv: return Run(KlDivOp{}, p, a);
     case PointOp::kKlDivLogTarget: return Run(KlDivLogTargetOp{}, p, a);
     case PointOp::kPoissonLog:
-      return p.full ? Run(PoissonLogFullOp{}, p, a) : Run(PoissonLogOp{}, p, a);
+      return p.full ? Run(PoissonLogOp<true>{}, p, a) : Run(PoissonLogOp<false>{}, p, a);
     case PointOp::kPoisson: return Run(PoissonOp{}, p, a);
     case PointOp::kGaussian: return Run(GaussianOp{}, p, a);
     case PointOp::kSoftMargin: return Run(SoftMarginOp{}, p, a);

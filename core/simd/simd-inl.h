@@ -128,6 +128,20 @@ HWY_INLINE V<D> ExpNonPositive(D d, V<D> x) {
   }
 }
 
+#if HWY_TARGET == HWY_AVX3
+/// Entry idx (its low five bits) of each lane in a LogTable.
+struct LogEntry {
+  __m512 invc, log_hi, log_lo;
+};
+
+HWY_INLINE LogEntry LookUp(const LogTable& t, __m512i idx) {
+  const auto column = [&](const float* c) {
+    return _mm512_permutex2var_ps(_mm512_load_ps(c), idx, _mm512_load_ps(c + 16));
+  };
+  return {column(t.invc), column(t.log_hi), column(t.log_lo)};
+}
+#endif
+
 /// log(x) for finite x > 0, subnormals included (0, negatives, +inf and NaN
 /// are the caller's). float: on AVX-512 kLogTable and a degree-5
 /// polynomial, elsewhere Cephes' logf (a degree-8 polynomial on
@@ -152,12 +166,8 @@ HWY_INLINE V<D> LogPositive(D d, V<D> x) {
       const __m512 m = _mm512_getmant_ps(x.raw, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_src);
       const __m512 e = _mm512_sub_ps(_mm512_getexp_ps(x.raw), _mm512_getexp_ps(m));
       const __m512i idx = _mm512_srli_epi32(_mm512_castps_si512(m), 18);
-      const __m512 invc =
-          _mm512_permutex2var_ps(_mm512_load_ps(t.invc), idx, _mm512_load_ps(t.invc + 16));
-      const __m512 log_hi =
-          _mm512_permutex2var_ps(_mm512_load_ps(t.log_hi), idx, _mm512_load_ps(t.log_hi + 16));
-      const __m512 log_lo =
-          _mm512_permutex2var_ps(_mm512_load_ps(t.log_lo), idx, _mm512_load_ps(t.log_lo + 16));
+      const LogEntry entry = LookUp(t, idx);
+      const __m512 invc = entry.invc, log_hi = entry.log_hi, log_lo = entry.log_lo;
       const __m512 r = _mm512_fmsub_ps(m, invc, one);
       const __m512 r2 = _mm512_mul_ps(r, r);
       // log1p(r) = r + r^2 (-1/2 + r/3 + r^2 (-1/4 + r/5)).
@@ -236,12 +246,8 @@ HWY_INLINE V<D> Log1pUnit(D d, V<D> e) {
       const __m512 y = _mm512_add_ps(one, e.raw);
       const __m512 c = _mm512_sub_ps(e.raw, _mm512_sub_ps(y, one));
       const __m512i idx = _mm512_srli_epi32(_mm512_castps_si512(y), 19);
-      const __m512 invc =
-          _mm512_permutex2var_ps(_mm512_load_ps(t.invc), idx, _mm512_load_ps(t.invc + 16));
-      const __m512 log_hi =
-          _mm512_permutex2var_ps(_mm512_load_ps(t.log_hi), idx, _mm512_load_ps(t.log_hi + 16));
-      const __m512 log_lo =
-          _mm512_permutex2var_ps(_mm512_load_ps(t.log_lo), idx, _mm512_load_ps(t.log_lo + 16));
+      const LogEntry entry = LookUp(t, idx);
+      const __m512 invc = entry.invc, log_hi = entry.log_hi, log_lo = entry.log_lo;
       const __m512 r = _mm512_fmsub_ps(y, invc, one);  // exact before its one rounding
       const __m512 r2 = _mm512_mul_ps(r, r);
       // log1p(r) = r + r^2 (-1/2 + r/3 + r^2 (-1/4 + r/5 - r^2/6)).
