@@ -291,8 +291,8 @@ void Compute(const LossRequest& r, const MultiLabelSoftMarginOptions& o, const L
         };
         if (up.per_element.present()) {
           for_each_segment([&](int64_t i, int64_t take, int64_t row, bool) {
-            T go = 0;
-            go = *up.per_element.Get(row, 1, &go);
+            T go_buf = 0;
+            const T go = *up.per_element.Get(row, 1, &go_buf);
             std::fill_n(gobuf + i, take, static_cast<T>(static_cast<double>(go) * per_class));
           });
           a.go = gobuf;

@@ -161,13 +161,11 @@ HWY_INLINE V<D> LogPositive(D d, V<D> x) {
       // log1p(r) of degree 5 (|r| <= 1/32). e log(2) is Cephes' pair: e C1
       // (9 bits) is exact in the last fma, the only rounding at the result's
       // scale. Within 0.99 ULP, unbiased, over every positive float32 below 4.
-      const LogTable& t = kLogTable;
       const __m512 one = _mm512_set1_ps(1.0f);
       const __m512 m = _mm512_getmant_ps(x.raw, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_src);
       const __m512 e = _mm512_sub_ps(_mm512_getexp_ps(x.raw), _mm512_getexp_ps(m));
       const __m512i idx = _mm512_srli_epi32(_mm512_castps_si512(m), 18);
-      const LogEntry entry = LookUp(t, idx);
-      const __m512 invc = entry.invc, log_hi = entry.log_hi, log_lo = entry.log_lo;
+      const auto [invc, log_hi, log_lo] = LookUp(kLogTable, idx);
       const __m512 r = _mm512_fmsub_ps(m, invc, one);
       const __m512 r2 = _mm512_mul_ps(r, r);
       // log1p(r) = r + r^2 (-1/2 + r/3 + r^2 (-1/4 + r/5)).
@@ -241,13 +239,11 @@ HWY_INLINE V<D> Log1pUnit(D d, V<D> e) {
       // polynomial (Estrin's scheme: short chains, where Horner's degree 8
       // waited on each step). The correction c / y is c invc / (1 + r) ~
       // c invc (1 - r), exact to r^2 of a term below half an ULP of y.
-      const LogTable& t = kUnitLogTable;
       const __m512 one = _mm512_set1_ps(1.0f);
       const __m512 y = _mm512_add_ps(one, e.raw);
       const __m512 c = _mm512_sub_ps(e.raw, _mm512_sub_ps(y, one));
       const __m512i idx = _mm512_srli_epi32(_mm512_castps_si512(y), 19);
-      const LogEntry entry = LookUp(t, idx);
-      const __m512 invc = entry.invc, log_hi = entry.log_hi, log_lo = entry.log_lo;
+      const auto [invc, log_hi, log_lo] = LookUp(kUnitLogTable, idx);
       const __m512 r = _mm512_fmsub_ps(y, invc, one);  // exact before its one rounding
       const __m512 r2 = _mm512_mul_ps(r, r);
       // log1p(r) = r + r^2 (-1/2 + r/3 + r^2 (-1/4 + r/5 - r^2/6)).
