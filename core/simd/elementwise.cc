@@ -145,12 +145,13 @@ struct BceWithLogitsOp {
     const V<D> one = hn::Set(dc, T(1));
     // With PyTorch's m = max(-x, 0), exp(-m) and exp(-x - m) are 1 and
     // e = exp(-|x|) (in some order), so its log(exp(-m) + exp(-x - m)) is
-    // log1p(e), with one exp.
-    const V<D> e = ExpNonPositive(dc, hn::Neg(hn::Abs(in.x)));
+    // log1p(e) = log1p(exp(-|x|)); e itself only enters the gradient.
+    const V<D> abs_x = hn::Abs(in.x);
+    const V<D> e = ExpNonPositive(dc, hn::Neg(abs_x));
     // PyTorch's sum is NaN for x = -inf (exp(inf - inf)); keep that NaN.
     const V<D> log_sum = hn::IfThenElse(
         hn::Eq(in.x, hn::Set(dc, -std::numeric_limits<T>::infinity())),
-        hn::Set(dc, std::numeric_limits<T>::quiet_NaN()), Log1pUnit(dc, e));
+        hn::Set(dc, std::numeric_limits<T>::quiet_NaN()), Log1pExpNeg(dc, abs_x));
     const V<D> one_minus_y = hn::Sub(one, in.y);
     // sigmoid(x) and sigmoid(-x) = 1 - sigmoid(x), each without cancellation:
     // 1 / (1 + e) and e / (1 + e), in the order the sign of x gives.
@@ -281,12 +282,13 @@ struct SoftMarginOp {
     const V<D> one = hn::Set(dc, T(1));
     const V<D> neg_y = hn::Neg(in.y);
     const V<D> v = hn::Mul(neg_y, in.x);
-    const V<D> e = ExpNonPositive(dc, hn::Neg(hn::Abs(v)));
+    const V<D> t = hn::Abs(v);
+    const V<D> e = ExpNonPositive(dc, hn::Neg(t));
     const V<D> r = hn::Div(one, hn::Add(one, e));
     const auto non_negative = hn::Ge(v, hn::Zero(dc));
     const auto overflow = hn::Gt(v, hn::Set(dc, static_cast<T>(kExpOverflow64)));
-    // A NaN v makes e, hence log1p(e) and r, NaN: both results stay NaN.
-    const V<D> softplus = hn::Add(hn::Max(v, hn::Zero(dc)), Log1pUnit(dc, e));
+    // A NaN v makes t, hence e, r and log1p(e^-t), NaN: both results stay NaN.
+    const V<D> softplus = hn::Add(hn::Max(v, hn::Zero(dc)), Log1pExpNeg(dc, t));
     loss = hn::IfThenElse(overflow, hn::Set(dc, std::numeric_limits<T>::infinity()), softplus);
     const V<D> sig = hn::IfThenElse(non_negative, r, hn::Mul(e, r));
     grad = hn::IfThenElse(overflow, hn::Set(dc, std::numeric_limits<T>::quiet_NaN()),
@@ -307,8 +309,9 @@ struct MultiLabelSoftMarginOp {
     using T = hn::TFromD<D>;
     const V<D> one = hn::Set(dc, T(1));
     const V<D> zero = hn::Zero(dc);
-    const V<D> e = ExpNonPositive(dc, hn::Neg(hn::Abs(in.x)));
-    const V<D> lp = Log1pUnit(dc, e);
+    const V<D> t = hn::Abs(in.x);
+    const V<D> e = ExpNonPositive(dc, hn::Neg(t));
+    const V<D> lp = Log1pExpNeg(dc, t);
     const V<D> ls_pos = hn::Sub(hn::Min(in.x, zero), lp);
     const V<D> ls_neg = hn::Sub(hn::Min(hn::Neg(in.x), zero), lp);
     const V<D> one_minus_y = hn::Sub(one, in.y);
