@@ -3,6 +3,10 @@
 //
 //   bench_core [--benchmark_filter=REGEX] [--benchmark_min_time=S]
 //              [--benchmark_repetitions=N] [--out=FILE.json] [--no_avx512]
+//              [--our_target=AVX3|AVX2|SSE4|SCALAR]
+//
+// --our_target runs our kernels on that Highway target instead of the best
+// one this CPU supports (the targets' own speeds, side by side with libtorch).
 //
 // Cases are "<loss>/<size>/<fwd|grad>/t<threads>": every loss at 1K, 64K and
 // 1M input elements (reduction mean, forward and forward + gradient),
@@ -42,11 +46,13 @@
 #include <vector>
 
 #include <ATen/Version.h>
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
 #include "core/loss.h"
+#include "hwy/targets.h"
 #include "core/parallel.h"
 #include "core/tensor.h"
 #include "nlohmann/json.hpp"
@@ -524,6 +530,17 @@ int Main(int argc, char** argv) {
       torch_only = true;
     } else if (a == "--no_avx512") {
       avx512 = false;
+    } else if (a.rfind("--our_target=", 0) == 0) {
+      int64_t chosen = 0;
+      for (int64_t t : hwy::SupportedAndGeneratedTargets()) {
+        if (absl::EqualsIgnoreCase(hwy::TargetName(t), a.substr(13))) chosen = t;
+      }
+      if (chosen == 0) {
+        std::fprintf(stderr, "bench_core: %s: not a target compiled and supported here\n",
+                     a.c_str());
+        return 2;
+      }
+      hwy::SetSupportedTargetsForTest(chosen);
     } else {
       if (i > 0 && a.rfind("--benchmark_", 0) == 0 && a.rfind("--benchmark_out", 0) != 0) {
         passthrough.push_back(a);

@@ -416,20 +416,39 @@ TEST(SimdKernels, ActivationsMatchTheReference) {
 
 template <typename T>
 void CheckFindOutside(std::mt19937_64& rng) {
+  using L = std::numeric_limits<T>;
   std::uniform_real_distribution<double> unit(0, 1);
+  // Values planted at random positions, in pairs where the first may be
+  // inside one of the two modes and outside the other.
+  const std::vector<std::vector<T>> plants = {
+      {},
+      {T(1.5)},
+      {T(-0.1)},
+      {L::quiet_NaN()},
+      {-L::denorm_min()},
+      {L::infinity()},
+      {-L::infinity()},
+      {T(-0.0), T(0), T(1)},  // all inside
+      {L::quiet_NaN(), T(-0.1)},
+      {-L::quiet_NaN(), T(1) + L::epsilon()},
+      {T(1.5), L::quiet_NaN()},
+  };
   for (int64_t n : kSizes) {
     for (bool nan_inside : {false, true}) {
-      for (int trial = 0; trial < 4; ++trial) {
-        std::vector<T> x = Values<T>(rng, n, 0, [&] { return unit(rng); }, false);
-        std::uniform_int_distribution<int64_t> at(0, n - 1);
-        if (trial > 0) x[at(rng)] = trial == 1 ? T(1.5) : trial == 2 ? T(-0.1)
-                                                          : std::numeric_limits<T>::quiet_NaN();
-        int64_t want = n;
-        for (int64_t i = 0; i < n && want == n; ++i) {
-          if (nan_inside ? (x[i] < 0 || x[i] > 1) : !(x[i] >= 0 && x[i] <= 1)) want = i;
+      for (const double hi : {1.0, HUGE_VAL}) {
+        for (const std::vector<T>& plant : plants) {
+          std::vector<T> x = Values<T>(rng, n, 0, [&] { return unit(rng); }, false);
+          std::uniform_int_distribution<int64_t> at(0, n - 1);
+          for (T v : plant) x[at(rng)] = v;
+          const T hi_t = static_cast<T>(hi);
+          int64_t want = n;
+          for (int64_t i = 0; i < n && want == n; ++i) {
+            if (nan_inside ? (x[i] < 0 || x[i] > hi_t) : !(x[i] >= 0 && x[i] <= hi_t)) want = i;
+          }
+          EXPECT_EQ(FindOutside(x.data(), n, 0, hi, nan_inside), want)
+              << "n=" << n << " nan_inside=" << nan_inside << " hi=" << hi << " plant of "
+              << plant.size() << " starting " << (plant.empty() ? T(0) : plant[0]);
         }
-        EXPECT_EQ(FindOutside(x.data(), n, 0, 1, nan_inside), want)
-            << "n=" << n << " trial=" << trial << " nan_inside=" << nan_inside;
       }
     }
   }
