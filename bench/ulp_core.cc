@@ -29,6 +29,7 @@
 
 namespace {
 
+using lossservice::simd::ExpNonPositiveSpan;
 using lossservice::simd::Point;
 using lossservice::simd::PointArgs;
 using lossservice::simd::PointOp;
@@ -59,6 +60,8 @@ struct Function {
   double (*truth)(double);
   double bound;               // --check: the largest error allowed, in ULP
   bool bounded_on_avx3_only;  // elsewhere ExpNonPositive gives 0 below 2^-126
+  // When set, the kernel is this span function of x (op and y unused).
+  void (*direct)(const float*, float*, int64_t) = nullptr;
 };
 
 const Function kFunctions[] = {
@@ -85,6 +88,14 @@ const Function kFunctions[] = {
      [](float t) { return -t; }, 0.0f, [](double t) { return std::exp(-t); }, 1.05, false},
     {"exp", "exp(x), poisson_nll(x, 0)", PointOp::kPoissonLog, 0.0f, 88.7f,
      [](float x) { return x; }, 0.0f, [](double x) { return std::exp(x); }, 1.05, false},
+    // The exp of cross_entropy's and softmax's exp pass (x - max <= 0) and
+    // of bce_with_logits' gradient, split as softplus is.
+    {"expneg", "exp(-t), the log-sum-exp exp", PointOp::kPoissonLog, 0.0f, 87.33f,
+     [](float t) { return -t; }, 0.0f, [](double t) { return std::exp(-t); }, 1.05, false,
+     ExpNonPositiveSpan},
+    {"expneg", "the same, subnormal results", PointOp::kPoissonLog,
+     std::nextafter(87.33f, 104.0f), 103.9f, [](float t) { return -t; }, 0.0f,
+     [](double t) { return std::exp(-t); }, 1.0, true, ExpNonPositiveSpan},
 };
 
 struct Tally {
@@ -126,7 +137,11 @@ Tally Run(const Function& f, uint32_t begin, uint32_t end, uint32_t stride) {
     a.x = x.data();
     a.y = y.data();
     a.loss = loss.data();
-    Point(f.op, PointParams{}, a);
+    if (f.direct != nullptr) {
+      f.direct(x.data(), loss.data(), n);
+    } else {
+      Point(f.op, PointParams{}, a);
+    }
     for (uint32_t i = 0; i < n; ++i) {
       const double want = f.truth(input[i]);
       const double err = (loss[i] - want) / Ulp(want);
@@ -181,7 +196,7 @@ int main(int argc, char** argv) {
       stride = static_cast<uint32_t>(std::atol(arg.c_str() + 9));
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--targets=all] [--function=softplus|log1p|log|exp] "
+                   "usage: %s [--targets=all] [--function=softplus|log1p|log|exp|expneg] "
                    "[--stride=N] [--check]\n",
                    argv[0]);
       return 2;

@@ -557,6 +557,21 @@ HWY_NOINLINE int64_t FindOutsideT(const T* HWY_RESTRICT x, int64_t count, double
 
 }  // namespace
 
+void ExpNonPositiveF32(const float* HWY_RESTRICT x, float* HWY_RESTRICT y, int64_t count) {
+  using D = hn::ScalableTag<float>;
+  const D d;
+  const size_t N = hn::Lanes(d);
+  const size_t n = static_cast<size_t>(count);
+  size_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(ExpNonPositive(d, hn::LoadU(d, x + i)), d, y + i);
+  if (i < n) {
+    HWY_ALIGN float buf[kMaxLanes<float>];
+    PadTail(x + i, n - i, buf, 0.0f);
+    hn::Store(ExpNonPositive(d, hn::Load(d, buf)), d, buf);
+    std::copy(buf, buf + (n - i), y + i);
+  }
+}
+
 int64_t FindOutsideF32(const float* x, int64_t n, double lo, double hi, bool nan_inside) {
   return nan_inside ? FindOutsideT<true>(x, n, lo, hi) : FindOutsideT<false>(x, n, lo, hi);
 }
@@ -593,6 +608,11 @@ HWY_EXPORT(TargetF);
 
 int64_t DispatchedTarget() { return HWY_DYNAMIC_DISPATCH(TargetF)(); }
 HWY_EXPORT(FindOutsideF64);
+HWY_EXPORT(ExpNonPositiveF32);
+
+void ExpNonPositiveSpan(const float* x, float* y, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(ExpNonPositiveF32)(x, y, n);
+}
 
 int64_t FindOutside(const float* x, int64_t n, double lo, double hi, bool nan_inside) {
   return HWY_DYNAMIC_DISPATCH(FindOutsideF32)(x, n, lo, hi, nan_inside);

@@ -87,6 +87,11 @@ void UnaryReference(UnaryOp op, double a, const double* x, double* y, int64_t n)
 int64_t FindOutside(const float* x, int64_t n, double lo, double hi, bool nan_inside);
 int64_t FindOutside(const double* x, int64_t n, double lo, double hi, bool nan_inside);
 
+/// y = e^x for x <= 0 (or NaN), by the exp that cross_entropy's and
+/// softmax's exp pass and bce_with_logits' gradient use (ExpNonPositive),
+/// so that bench/ulp_core can measure it on every float32 input.
+void ExpNonPositiveSpan(const float* x, float* y, int64_t n);
+
 /// The Highway target (HWY_AVX3, HWY_AVX2, ...) that the kernels dispatch to
 /// on this CPU now (tests change it with hwy::SetSupportedTargetsForTest).
 int64_t DispatchedTarget();
