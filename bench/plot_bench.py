@@ -179,7 +179,7 @@ def main():
   if not result.get("cases"):
     sys.exit(f"{args.json}: no cases")
   plot(result, args.png)
-  print(f"wrote {args.png}")
+  print(f"wrote {args.png}", file=sys.stderr)
   if args.markdown:
     print("**Targets** (one thread unless said; ratio against libtorch's faster dispatch)\n")
     print(targets(result))

@@ -87,11 +87,13 @@ HWY_INLINE V<D> LogPolynomial(D d, V<D> m, V<D> e) {
 template <class D>
 HWY_INLINE V<D> ExpAll(D d, V<D> x);
 
-/// e^x for x <= 0 or NaN (a log-sum-exp term x - max, or e^-|x|): with
-/// Highway's reduction and polynomial (1 ULP), but one scaling step and no
-/// overflow guard. float: results below 2^-126 (x < -87.5) are 0 instead of
-/// subnormal; they are far below every sum they enter. NaN stays NaN (the
-/// polynomial of a NaN is NaN), -inf gives 0.
+/// e^x for x <= 0 or NaN (a log-sum-exp term x - max, or e^-|x|). float on
+/// AVX-512: kExp2Table and vscalefps, within 0.68 ULP, subnormal results
+/// included (bench/ulp_core's expneg rows). Elsewhere Highway's reduction
+/// and polynomial (1 ULP), but one scaling step and no overflow guard:
+/// results below 2^-126 (x < -87.5) are 0 instead of subnormal; they are far
+/// below every sum they enter. NaN stays NaN (the polynomial of a NaN is
+/// NaN), -inf gives 0.
 template <class D>
 HWY_INLINE V<D> ExpNonPositive(D d, V<D> x) {
   using T = hn::TFromD<D>;
