@@ -1,4 +1,4 @@
-// The tables of the AVX-512 logarithms (simd-inl.h). The one on [1, 2]
+// The tables of the AVX-512 logarithms and exp (simd-inl.h). The one on [1, 2]
 // (Log1pUnit):
 // y in [1 + i / 16, 1 + (i + 1) / 16) is written y = c (1 + r) with
 // 1 / c = invc[16 + i], so that log(y) = -log(invc) + log1p(r), |r| <= 1/16;
@@ -11,6 +11,9 @@
 // (vgetmantps): m's exponent bit and next four bits index 16 intervals of
 // width 1/64 on [0.75, 1) (entries 16-31) and 16 of width 1/32 on [1, 1.5)
 // (entries 0-15); the two next to 1 have c = 1, |r| <= 1/32.
+//
+// The exp of non-positive arguments (ExpNonPositive): 2^(j/16) for j = 0..15
+// as float pairs (hi + lo equals 2^(j/16) to 48 bits), from long double.
 #ifndef LOSSSERVICE_CORE_SIMD_LOG_TABLE_H_
 #define LOSSSERVICE_CORE_SIMD_LOG_TABLE_H_
 
@@ -59,6 +62,23 @@ inline LogTable MakeLogTable() {
 
 inline const LogTable kUnitLogTable = MakeUnitLogTable();
 inline const LogTable kLogTable = MakeLogTable();
+
+struct Exp2Table {
+  alignas(64) float hi[16];
+  alignas(64) float lo[16];
+};
+
+inline Exp2Table MakeExp2Table() {
+  Exp2Table t{};
+  for (int j = 0; j < 16; ++j) {
+    const long double v = std::exp2(static_cast<long double>(j) / 16);
+    t.hi[j] = static_cast<float>(v);
+    t.lo[j] = static_cast<float>(v - static_cast<long double>(t.hi[j]));
+  }
+  return t;
+}
+
+inline const Exp2Table kExp2Table = MakeExp2Table();
 
 }  // namespace lossservice::simd
 

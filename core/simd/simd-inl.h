@@ -20,7 +20,6 @@
 #include <type_traits>
 
 #include "core/simd/log_table.h"
-#include "core/simd/exp_table.h"
 #include "core/simd/softplus_table.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
