@@ -49,10 +49,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include <benchmark/benchmark.h>
+#include <hwy/targets.h>
 #include <torch/torch.h>
 
 #include "core/loss.h"
-#include "hwy/targets.h"
 #include "core/parallel.h"
 #include "core/tensor.h"
 #include "nlohmann/json.hpp"

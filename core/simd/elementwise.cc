@@ -494,23 +494,31 @@ HWY_INLINE V<D> UnaryVec(D d, UnaryOp op, V<D> x, V<D> lo, V<D> hi) {
   return x;
 }
 
+// y[i] = f(x[i]) for i < n, one vector at a time; the tail's vector is
+// padded with `fill`.
+template <class D, class F, typename T = hn::TFromD<D>>
+HWY_INLINE void MapSpan(D d, const T* HWY_RESTRICT x, T* HWY_RESTRICT y, size_t n, T fill,
+                        const F& f) {
+  const size_t N = hn::Lanes(d);
+  size_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(f(hn::LoadU(d, x + i)), d, y + i);
+  if (i < n) {
+    HWY_ALIGN T in[kMaxLanes<T>], out[kMaxLanes<T>];
+    PadTail(x + i, n - i, in, fill);
+    hn::Store(f(hn::Load(d, in)), d, out);
+    std::copy(out, out + (n - i), y + i);
+  }
+}
+
 template <typename T>
 HWY_NOINLINE void UnaryT(UnaryOp op, double a, const T* HWY_RESTRICT x, T* HWY_RESTRICT y,
                          int64_t count) {
   using D = hn::ScalableTag<T>;
   const D d;
-  const size_t N = hn::Lanes(d);
-  const size_t n = static_cast<size_t>(count);
   const V<D> lo = hn::Set(d, static_cast<T>(a));
   const V<D> hi = hn::Sub(hn::Set(d, T(1)), lo);
-  size_t i = 0;
-  for (; i + N <= n; i += N) hn::StoreU(UnaryVec(d, op, hn::LoadU(d, x + i), lo, hi), d, y + i);
-  if (i < n) {
-    HWY_ALIGN T in[kMaxLanes<T>], out[kMaxLanes<T>];
-    PadTail(x + i, n - i, in, T(0.5));
-    hn::Store(UnaryVec(d, op, hn::Load(d, in), lo, hi), d, out);
-    std::copy(out, out + (n - i), y + i);
-  }
+  MapSpan(d, x, y, static_cast<size_t>(count), T(0.5),
+          [&](V<D> v) HWY_ATTR { return UnaryVec(d, op, v, lo, hi); });
 }
 
 template <bool kNanInside, typename T>
@@ -560,16 +568,8 @@ HWY_NOINLINE int64_t FindOutsideT(const T* HWY_RESTRICT x, int64_t count, double
 void ExpNonPositiveF32(const float* HWY_RESTRICT x, float* HWY_RESTRICT y, int64_t count) {
   using D = hn::ScalableTag<float>;
   const D d;
-  const size_t N = hn::Lanes(d);
-  const size_t n = static_cast<size_t>(count);
-  size_t i = 0;
-  for (; i + N <= n; i += N) hn::StoreU(ExpNonPositive(d, hn::LoadU(d, x + i)), d, y + i);
-  if (i < n) {
-    HWY_ALIGN float buf[kMaxLanes<float>];
-    PadTail(x + i, n - i, buf, 0.0f);
-    hn::Store(ExpNonPositive(d, hn::Load(d, buf)), d, buf);
-    std::copy(buf, buf + (n - i), y + i);
-  }
+  MapSpan(d, x, y, static_cast<size_t>(count), 0.0f,
+          [&](V<D> v) HWY_ATTR { return ExpNonPositive(d, v); });
 }
 
 int64_t FindOutsideF32(const float* x, int64_t n, double lo, double hi, bool nan_inside) {

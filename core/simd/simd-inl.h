@@ -106,8 +106,8 @@ HWY_INLINE V<D> ExpNonPositive(D d, V<D> x) {
       // register) and e^f - 1 = f + f^2 (1/2 + f/6) (Taylor; the next term
       // is 0.08 ULP). Three fewer multiplies than the degree-5 polynomial,
       // which on Zen 4 (512-bit FMAs in two halves) bound the cross-entropy
-      // exp pass, and 0.67 ULP instead of 0.97 (the table's low part is
-      // added with the small term). The shifter 1.5 * 2^19 rounds x log2(e)
+      // exp pass, and more accurate (the table's low part is added with the
+      // small term). The shifter 1.5 * 2^19 rounds x log2(e)
       // to a multiple of 1/16 whose low four bits are j; vscalefps scales by
       // 2^floor(k) (gradual underflow included). max(-104, x) keeps a NaN x
       // (the second operand) and sends -inf to a value whose exp underflows
